@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc - Python's multiprocessing for C, in shared memory, on futexes.
+ * The umbrella header: include this one.
+ */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include <mproc/common.h>
+#include <mproc/wait.h>
+#include <mproc/region.h>
+
+#endif /* MPROC_H */

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal layout of a region and helpers shared by the runtime files.
+ *
+ * Region layout (all offsets from the start of the mapping, 4 KiB aligned):
+ *
+ *   [0, 4096)            struct mpi_hdr: magic, ABI, sizes, the layout,
+ *                        the directory and heap locks, free-list heads
+ *   registry_off         max_procs  x struct mpi_slot (64 B each)
+ *   dir_off              max_objects x struct mpi_dirent (128 B each)
+ *   map_off              heap_pages x uint32_t page-map entries
+ *   heap_off             heap_pages x 4 KiB pages
+ *
+ * The layout fields are validated once at open and copied into the
+ * process-local handle; later changes to them by a peer are never read.
+ */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include <mproc.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <pthread.h>
+
+#pragma GCC visibility push(hidden)
+
+#define MPI_MAGIC 0x4e4752434f52504dull /* "MPROCRGN" little-endian */
+#define MPI_ABI 1u
+#define MPI_PAGE 4096u
+#define MPI_HDR_SIZE 4096u
+#define MPI_SLOT_SIZE 64u
+#define MPI_DIRENT_SIZE 128u
+#define MPI_DEFAULT_PROCS 256u
+#define MPI_DEFAULT_OBJECTS 256u
+#define MPI_NCLASSES 8u		/* 16, 32, ... 2048 bytes */
+#define MPI_MIN_CLASS_SHIFT 4u
+#define MPI_SMALL_MAX 2048u
+
+/* Peer ids: bits 0..9 slot, bits 10..30 generation, bit 31 reserved for
+ * the waiter flag of lock words that store an id. */
+#define MPI_SLOT_BITS 10u
+#define MPI_SLOT_MASK ((1u << MPI_SLOT_BITS) - 1)
+#define MPI_GEN_MASK ((1u << (31 - MPI_SLOT_BITS)) - 1)
+#define MPI_ID_MASK 0x7fffffffu
+
+enum { MPI_STATE_INIT = 1, MPI_STATE_READY = 2 };
+
+/* A robust lock word: 0 free, else holder's peer id | MPI_RL_WAITERS. */
+#define MPI_RL_WAITERS 0x80000000u
+
+struct mpi_hdr {
+	uint64_t magic;
+	uint32_t abi;
+	uint32_t hdr_size;
+	uint64_t region_size;
+	uint32_t page_size;
+	uint32_t slot_size;
+	uint32_t dirent_size;
+	uint32_t max_procs;
+	uint32_t max_objects;
+	uint32_t heap_pages;
+	uint64_t registry_off;
+	uint64_t dir_off;
+	uint64_t map_off;
+	uint64_t heap_off;
+	uint64_t layout_check;	/* mixes every field above */
+	uint32_t creator_uid;
+	uint32_t flags;
+	uint8_t pad0[128 - 96];
+	/* mutable shared state, each on its own cache line */
+	_Alignas(64) uint32_t state;	/* MPI_STATE_*; READY published last */
+	_Alignas(64) uint32_t dir_lock;	/* robust lock (MPI_RL_*) */
+	uint32_t dir_seq;		/* odd while the directory changes */
+	_Alignas(64) uint32_t page_lock;/* robust lock for the page map */
+	uint32_t page_hint;		/* first-fit search start (hint only) */
+	_Alignas(64) uint64_t free_head[MPI_NCLASSES];	/* tag<<32 | off/16 */
+};
+
+struct mpi_slot {
+	uint32_t state;		/* 0 free, 1 live */
+	uint32_t gen;		/* bumped at each attach; part of the peer id */
+	int32_t pid;
+	uint32_t uid;
+	uint64_t start_time;
+	uint64_t attach_realtime_ns;
+	char comm[16];
+	uint8_t pad[MPI_SLOT_SIZE - 48];
+};
+
+enum { MPI_DE_FREE = 0, MPI_DE_BUSY = 1, MPI_DE_LIVE = 2, MPI_DE_TOMB = 3 };
+
+struct mpi_dirent {
+	uint32_t state;		/* MPI_DE_* */
+	uint32_t type;
+	uint32_t hash;
+	uint32_t name_len;
+	uint64_t offset;
+	uint64_t size;
+	uint32_t creator;
+	uint32_t pad;
+	char name[MPI_DIRENT_SIZE - 40];
+};
+
+/* Page-map entries: kind in the top 4 bits. */
+#define MPI_PM_FREE 0u
+#define MPI_PM_HEAD 0x10000000u	/* low bits: page count */
+#define MPI_PM_CONT 0x20000000u	/* low bits: distance back to the head */
+#define MPI_PM_SMALL 0x30000000u	/* low bits: size class */
+#define MPI_PM_KIND 0xf0000000u
+#define MPI_PM_ARG 0x0fffffffu
+
+struct mproc_region {
+	uint8_t *base;
+	size_t size;
+	int fd;			/* the mapping's file */
+	int lock_fd;		/* our own open file description: holds our slot's OFD lock */
+	unsigned flags;
+	bool rdonly;
+	/* validated copy of the layout */
+	uint32_t max_procs, max_objects, heap_pages;
+	uint64_t registry_off, dir_off, map_off, heap_off;
+	uint32_t self_id;	/* 0: not attached */
+	struct mproc_region *next;	/* process-wide list, for fork */
+};
+
+static inline struct mpi_hdr *mpi_hdr(const struct mproc_region *r)
+{
+	return (struct mpi_hdr *)r->base;
+}
+static inline struct mpi_slot *mpi_slot(const struct mproc_region *r, uint32_t i)
+{
+	return (struct mpi_slot *)(r->base + r->registry_off) + i;
+}
+static inline struct mpi_dirent *mpi_dirent(const struct mproc_region *r, uint32_t i)
+{
+	return (struct mpi_dirent *)(r->base + r->dir_off) + i;
+}
+static inline uint32_t *mpi_pagemap(const struct mproc_region *r)
+{
+	return (uint32_t *)(r->base + r->map_off);
+}
+static inline uint32_t mpi_id_slot(uint32_t id) { return id & MPI_SLOT_MASK; }
+static inline uint32_t mpi_id_gen(uint32_t id) { return (id >> MPI_SLOT_BITS) & MPI_GEN_MASK; }
+static inline uint32_t mpi_make_id(uint32_t slot, uint32_t gen)
+{
+	return ((gen & MPI_GEN_MASK) << MPI_SLOT_BITS) | slot;
+}
+
+/* Relaxed atomic access to shared words that peers may write at any time.
+ * Relaxed is enough where the value is only a hint or is validated. */
+#define MPI_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define MPI_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/* wait.c */
+int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline);
+void mpi_cpu_pause(void);
+
+/* header validation (region.c); also used by the fuzz target */
+int mpi_validate_header(const struct mpi_hdr *h, uint64_t file_size, uint64_t *check_out);
+uint64_t mpi_layout_check(const struct mpi_hdr *h);
+int mpi_handle_from_image(struct mproc_region *r, void *base, size_t size);
+
+/* registry.c */
+int mpi_registry_attach(struct mproc_region *r);
+void mpi_registry_detach(struct mproc_region *r);
+void mpi_registry_init(struct mproc_region *r);
+
+/* rlock.c: robust lock words keyed by peer id */
+int mpi_rlock_acquire(const struct mproc_region *r, uint32_t *word, int64_t deadline);
+void mpi_rlock_release(uint32_t *word);
+
+/* directory.c, alloc.c */
+void mpi_dir_init(struct mproc_region *r);
+void mpi_heap_init(struct mproc_region *r);
+void mpi_heap_repair(struct mproc_region *r);
+void mpi_dir_repair(struct mproc_region *r);
+
+#pragma GCC visibility pop
+#endif

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The waiting layer: shared futexes with absolute CLOCK_MONOTONIC deadlines,
+ * bounded adaptive spinning, and ck_ec event counts wired to those futexes.
+ */
+#include "internal.h"
+
+#include <ck_ec.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *mproc_version(void)
+{
+	return "0.1.0";
+}
+
+int64_t mproc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * MPROC_NS_PER_SEC + ts.tv_nsec;
+}
+
+int64_t mproc_deadline(int64_t timeout_ns)
+{
+	if (timeout_ns == MPROC_FOREVER)
+		return MPROC_FOREVER;
+	if (timeout_ns <= 0)
+		return 0;
+	int64_t now = mproc_now_ns();
+	if (timeout_ns > INT64_MAX - now)
+		return MPROC_FOREVER;
+	return now + timeout_ns;
+}
+
+void mpi_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * One futex wait.  FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC
+ * deadline, so a wait cut short by a signal resumes with the same deadline
+ * and never stretches the caller's timeout.  Not FUTEX_PRIVATE: the word is
+ * in memory shared between processes.
+ */
+int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline != MPROC_FOREVER) {
+		if (deadline <= 0 || mproc_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		ts.tv_sec = deadline / MPROC_NS_PER_SEC;
+		ts.tv_nsec = deadline % MPROC_NS_PER_SEC;
+		tsp = &ts;
+	}
+	long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
+			  FUTEX_BITSET_MATCH_ANY);
+	if (rc == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:	/* value already changed */
+	case EINTR:	/* signal: the caller rechecks and waits again */
+		return 0;
+	case ETIMEDOUT:
+		return -ETIMEDOUT;
+	default:
+		return -errno;
+	}
+}
+
+int mproc_futex_wait(const uint32_t *word, uint32_t expected, int64_t deadline)
+{
+	if (((uintptr_t)word & 3) != 0)
+		return -EINVAL;
+	return mpi_futex_wait_abs(word, expected, deadline);
+}
+
+int mproc_futex_wake(const uint32_t *word, int n)
+{
+	if (((uintptr_t)word & 3) != 0)
+		return -EINVAL;
+	if (n <= 0)
+		n = INT_MAX;
+	long rc = syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+	return rc < 0 ? -errno : (int)rc;
+}
+
+/*
+ * Oversubscription: spinning only pays while the thread we wait for is
+ * running on another CPU.  When the machine has more runnable threads than
+ * usable CPUs, a spinner may be stealing the very CPU its peer needs, so we
+ * park at once.  The runnable count comes from /proc/loadavg (the kernel's
+ * instantaneous nr_running), read at most once per MPI_LOAD_PERIOD_NS by
+ * each process; the cached values are per process and only hints, so plain
+ * relaxed atomics suffice.
+ */
+#define MPI_LOAD_PERIOD_NS (4 * MPROC_NS_PER_MS)
+
+static int64_t load_checked_ns;
+static int ncpus_cached;
+static bool oversub_cached;
+
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		return CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+static int runnable_threads(void)
+{
+	char buf[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* "0.00 0.01 0.05 3/187 12345": the 4th field is running/total. */
+	const char *p = buf;
+	for (int field = 0; field < 3 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? atoi(p) : -1;
+}
+
+bool mproc_cpu_oversubscribed(void)
+{
+	int64_t now = mproc_now_ns();
+	int64_t last = __atomic_load_n(&load_checked_ns, __ATOMIC_RELAXED);
+
+	if (now - last < MPI_LOAD_PERIOD_NS && last != 0)
+		return __atomic_load_n(&oversub_cached, __ATOMIC_RELAXED);
+	__atomic_store_n(&load_checked_ns, now, __ATOMIC_RELAXED);
+	int ncpu = __atomic_load_n(&ncpus_cached, __ATOMIC_RELAXED);
+	if (ncpu == 0 || last == 0 || now - last > MPROC_NS_PER_SEC) {
+		ncpu = usable_cpus();
+		__atomic_store_n(&ncpus_cached, ncpu, __ATOMIC_RELAXED);
+	}
+	int running = runnable_threads();
+	bool over = ncpu <= 1 || running > ncpu;
+	__atomic_store_n(&oversub_cached, over, __ATOMIC_RELAXED);
+	return over;
+}
+
+/*
+ * Adaptive spin budget, per object, in the object's shared memory.  A
+ * success pulls the budget toward twice the time the wait actually took
+ * (so a hand-off that keeps arriving after t ns gets about 2t of spinning);
+ * a failure shrinks it by a quarter, down to a floor from which it can grow
+ * back.  Beyond MPROC_SPIN_MAX_NS parking is cheaper than spinning: that is
+ * about one kernel round trip on the machines we measured.
+ */
+#define MPI_SPIN_DEFAULT_NS 4000u
+#define MPI_SPIN_FLOOR_NS 500u
+
+static uint32_t spin_budget(const struct mproc_spin *sp)
+{
+	if (!sp)
+		return MPI_SPIN_DEFAULT_NS;
+	uint32_t b = MPI_LOAD(&sp->budget_ns);
+	if (b == 0)
+		return MPI_SPIN_DEFAULT_NS;
+	if (b > MPROC_SPIN_MAX_NS)
+		return MPROC_SPIN_MAX_NS;	/* hostile or stale: clamp */
+	return b < MPI_SPIN_FLOOR_NS ? MPI_SPIN_FLOOR_NS : b;
+}
+
+static void spin_learn(struct mproc_spin *sp, uint32_t budget, bool ok, int64_t took)
+{
+	if (!sp)
+		return;
+	int64_t next;
+	if (ok)
+		next = budget + (2 * took - (int64_t)budget) / 8;
+	else
+		next = budget - budget / 4;
+	if (next < MPI_SPIN_FLOOR_NS)
+		next = MPI_SPIN_FLOOR_NS;
+	if (next > MPROC_SPIN_MAX_NS)
+		next = MPROC_SPIN_MAX_NS;
+	/* A hint: racing updates from several waiters may lose one; fine. */
+	MPI_STORE(&sp->budget_ns, (uint32_t)next);
+}
+
+bool mproc_spin_while_eq(const uint32_t *word, uint32_t expected, struct mproc_spin *sp)
+{
+	/* Acquire: a caller that sees the new value also sees what the writer
+	 * wrote before it. */
+	if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected)
+		return true;
+	if (mproc_cpu_oversubscribed())
+		return false;
+	uint32_t budget = spin_budget(sp);
+	int64_t start = mproc_now_ns(), now = start;
+	while (now - start < budget) {
+		/* The clock costs ~25 ns; read it every 32 pauses. */
+		for (int i = 0; i < 32; i++) {
+			mpi_cpu_pause();
+			if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
+				spin_learn(sp, budget, true, mproc_now_ns() - start);
+				return true;
+			}
+		}
+		now = mproc_now_ns();
+	}
+	spin_learn(sp, budget, false, 0);
+	return false;
+}
+
+int mproc_wait_while_eq(const uint32_t *word, uint32_t expected, int64_t deadline,
+			struct mproc_spin *sp)
+{
+	if (deadline != 0 && mproc_spin_while_eq(word, expected, sp))
+		return 0;
+	for (;;) {
+		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected)
+			return 0;
+		int rc = mpi_futex_wait_abs(word, expected, deadline);
+		if (rc == -ETIMEDOUT)
+			return __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected ? 0 : rc;
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* ---- event counts: ck_ec driven by our futex calls ---- */
+
+static int ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
+{
+	(void)ops;
+	return clock_gettime(CLOCK_MONOTONIC, out);
+}
+
+static void ec_wait32(const struct ck_ec_wait_state *st, const uint32_t *addr,
+		      uint32_t expected, const struct timespec *deadline)
+{
+	(void)st;
+	int64_t dl = MPROC_FOREVER;
+	if (deadline)
+		dl = (int64_t)deadline->tv_sec * MPROC_NS_PER_SEC + deadline->tv_nsec;
+	/* ck_ec tolerates early returns: it rechecks the counter. */
+	(void)mpi_futex_wait_abs(addr, expected, dl);
+}
+
+static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
+{
+	(void)ops;
+	syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * We use ck_ec only in multi-producer mode (lock-prefixed increments), so a
+ * waiter's flag can never be lost and the periodic re-checks ck_ec makes for
+ * its single-producer trick are not needed for correctness: a long first
+ * sleep keeps an idle waiter from waking up needlessly.
+ */
+static const struct ck_ec_ops mpi_ec_ops = {
+	.gettime = ec_gettime,
+	.wait32 = ec_wait32,
+	.wake32 = ec_wake32,
+	.busy_loop_iter = 1,
+	.initial_wait_ns = 1000000000u - 1,
+	.wait_scale_factor = 8,
+	.wait_shift_count = 0,
+};
+
+static const struct ck_ec_mode mpi_ec_mode = {
+	.ops = &mpi_ec_ops,
+	.single_producer = false,
+};
+
+_Static_assert(sizeof(struct mproc_ec) == sizeof(struct ck_ec32), "ec layout");
+
+void mproc_ec_init(struct mproc_ec *ec, uint32_t value)
+{
+	ck_ec32_init((struct ck_ec32 *)ec, value);
+}
+
+uint32_t mproc_ec_value(const struct mproc_ec *ec)
+{
+	return ck_ec32_value((const struct ck_ec32 *)ec);
+}
+
+uint32_t mproc_ec_add(struct mproc_ec *ec, uint32_t delta)
+{
+	return ck_ec32_add((struct ck_ec32 *)ec, &mpi_ec_mode, delta);
+}
+
+void mproc_ec_inc(struct mproc_ec *ec)
+{
+	ck_ec32_inc((struct ck_ec32 *)ec, &mpi_ec_mode);
+}
+
+bool mproc_ec_has_waiters(const struct mproc_ec *ec)
+{
+	return ck_ec32_has_waiters((const struct ck_ec32 *)ec);
+}
+
+int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
+		  struct mproc_spin *sp)
+{
+	if (mproc_ec_value(ec) != old_value)
+		return 0;
+	if (deadline == 0)
+		return -ETIMEDOUT;
+	/* The counter's low 31 bits are the value; the flag bit is set only by
+	 * a waiter that is about to sleep.  Spin on the whole word. */
+	uint32_t raw = __atomic_load_n(&ec->counter, __ATOMIC_ACQUIRE);
+	if ((raw & 0x7fffffffu) == old_value && mproc_spin_while_eq(&ec->counter, raw, sp) &&
+	    mproc_ec_value(ec) != old_value)
+		return 0;
+	struct timespec ts, *tsp = NULL;
+	if (deadline != MPROC_FOREVER) {
+		ts.tv_sec = deadline / MPROC_NS_PER_SEC;
+		ts.tv_nsec = deadline % MPROC_NS_PER_SEC;
+		tsp = &ts;
+	}
+	int rc = ck_ec32_wait((struct ck_ec32 *)ec, &mpi_ec_mode, old_value, tsp);
+	return rc == 0 ? 0 : -ETIMEDOUT;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#include "harness.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void t_watchdog(unsigned seconds)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(seconds);
+}
+
+pid_t t_fork(int (*fn)(void *arg), void *arg, unsigned watchdog_s)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		T_FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		t_watchdog(watchdog_s);
+		_exit(fn(arg));
+	}
+	return pid;
+}
+
+int t_join(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			T_FAIL("waitpid: %s", strerror(errno));
+	}
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return -WTERMSIG(st);
+}
+
+long t_scale(long n)
+{
+	const char *s = getenv("MPROC_TEST_SCALE");
+	long pct = s ? atol(s) : 100;
+	if (pct <= 0)
+		pct = 100;
+	long v = n * pct / 100;
+	return v > 0 ? v : 1;
+}
+
+void *t_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		T_FAIL("mmap: %s", strerror(errno));
+	return p;
+}
+
+const char *t_name(const char *tag)
+{
+	static char buf[96];
+	snprintf(buf, sizeof buf, "/mproc-test-%s-%d", tag, (int)getpid());
+	return buf;
+}
