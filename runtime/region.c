@@ -338,7 +338,11 @@ static int wait_ready(int fd, struct stat *st)
 	for (int i = 0; i < 1000; i++) {
 		if (fstat(fd, st) < 0)
 			return -errno;
-		if (st->st_size >= (off_t)MPI_HDR_SIZE) {
+		/* A creator sizes the file in one ftruncate: only an empty file
+		 * can be one still being made. */
+		if (st->st_size > 0 && st->st_size < (off_t)MPROC_REGION_MIN_SIZE)
+			return -EBADMSG;
+		if (st->st_size > 0) {
 			uint32_t state;
 			if (pread(fd, &state, sizeof state, offsetof(struct mpi_hdr, state)) !=
 			    sizeof state)
