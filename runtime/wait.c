@@ -275,18 +275,14 @@ static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
 
 /*
  * We use ck_ec only in multi-producer mode (lock-prefixed increments), so a
- * waiter's flag can never be lost and the periodic re-checks ck_ec makes for
- * its single-producer trick are not needed for correctness: a long first
- * sleep keeps an idle waiter from waking up needlessly.
+ * waiter's flag can never be lost.  The wait fields only matter to ck_ec's
+ * own slow path, which mproc_ec_wait replaces; gettime/wait32 are kept so
+ * the ops stay complete for any ck_ec call.
  */
 static const struct ck_ec_ops mpi_ec_ops = {
 	.gettime = ec_gettime,
 	.wait32 = ec_wait32,
 	.wake32 = ec_wake32,
-	.busy_loop_iter = 1,
-	.initial_wait_ns = 1000000000u - 1,
-	.wait_scale_factor = 8,
-	.wait_shift_count = 0,
 };
 
 static const struct ck_ec_mode mpi_ec_mode = {
@@ -321,25 +317,50 @@ bool mproc_ec_has_waiters(const struct mproc_ec *ec)
 	return ck_ec32_has_waiters((const struct ck_ec32 *)ec);
 }
 
+/*
+ * The sleeping side of the event count.  ck_ec keeps the waiter flag in bit
+ * 31 of the counter and its multi-producer increment wakes (and clears the
+ * flag) whenever it finds the flag set; we pair that with a waiter loop of
+ * our own that always sleeps on the exact word it flagged, so a producer's
+ * increment either lands before the futex call (which then fails with
+ * EAGAIN) or finds the flag and wakes us.  ck_ec's own slow path is built
+ * for its single-producer mode (periodic re-checks for a lost flag), which
+ * we do not use.
+ */
+#define MPI_EC_FLAG 0x80000000u
+
 int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 		  struct mproc_spin *sp)
 {
+	uint32_t *w = &ec->counter;
+
 	if (mproc_ec_value(ec) != old_value)
 		return 0;
 	if (deadline == 0)
 		return -ETIMEDOUT;
-	/* The counter's low 31 bits are the value; the flag bit is set only by
-	 * a waiter that is about to sleep.  Spin on the whole word. */
-	uint32_t raw = __atomic_load_n(&ec->counter, __ATOMIC_ACQUIRE);
-	if ((raw & 0x7fffffffu) == old_value && mproc_spin_while_eq(&ec->counter, raw, sp) &&
+	/* Spin on the whole word: any change (value or flag) ends the spin. */
+	uint32_t raw = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	if ((raw & ~MPI_EC_FLAG) == old_value && mproc_spin_while_eq(w, raw, sp) &&
 	    mproc_ec_value(ec) != old_value)
 		return 0;
-	struct timespec ts, *tsp = NULL;
-	if (deadline != MPROC_FOREVER) {
-		ts.tv_sec = deadline / MPROC_NS_PER_SEC;
-		ts.tv_nsec = deadline % MPROC_NS_PER_SEC;
-		tsp = &ts;
+	for (;;) {
+		/* Acquire: once the value differs, the producer's writes before
+		 * its increment are visible to the caller. */
+		uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+		if ((v & ~MPI_EC_FLAG) != old_value)
+			return 0;
+		if (!(v & MPI_EC_FLAG)) {
+			/* Announce before sleeping; seq_cst so the flag is in the
+			 * word before the kernel compares it. */
+			if (!__atomic_compare_exchange_n(w, &v, v | MPI_EC_FLAG, false,
+							 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				continue;
+			v |= MPI_EC_FLAG;
+		}
+		int rc = mpi_futex_wait_abs(w, v, deadline);
+		if (rc == -ETIMEDOUT)
+			return mproc_ec_value(ec) != old_value ? 0 : -ETIMEDOUT;
+		if (rc < 0)
+			return rc;
 	}
-	int rc = ck_ec32_wait((struct ck_ec32 *)ec, &mpi_ec_mode, old_value, tsp);
-	return rc == 0 ? 0 : -ETIMEDOUT;
 }
