@@ -9,5 +9,6 @@
 #include <mproc/common.h>
 #include <mproc/wait.h>
 #include <mproc/region.h>
+#include <mproc/sync.h>
 
 #endif /* MPROC_H */

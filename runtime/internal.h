@@ -160,6 +160,16 @@ int mpi_validate_header(const struct mpi_hdr *h, uint64_t file_size, uint64_t *c
 uint64_t mpi_layout_check(const struct mpi_hdr *h);
 int mpi_handle_from_image(struct mproc_region *r, void *base, size_t size);
 
+/* ofd.c: open-file-description locks as liveness proofs */
+int mpi_ofd_lock(int fd, off_t at, short type);
+int mpi_ofd_held(int fd, off_t at);
+uint64_t mpi_proc_start_time(void);
+
+/* self.c: this process's identity in the per-user registry */
+int64_t mpi_self_slow(void);
+bool mpi_membarrier(void);
+uint32_t mpi_gettid(void);
+
 /* registry.c */
 int mpi_registry_attach(struct mproc_region *r);
 void mpi_registry_detach(struct mproc_region *r);

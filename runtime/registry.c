@@ -32,47 +32,6 @@ static off_t slot_byte(const struct mproc_region *r, uint32_t slot)
 	return (off_t)(r->registry_off + (uint64_t)slot * MPI_SLOT_SIZE);
 }
 
-/* F_OFD_SETLK on the slot's byte: 0, or -EAGAIN if someone holds it. */
-static int slot_lock(int fd, off_t at, short type)
-{
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	return (errno == EAGAIN || errno == EACCES) ? -EAGAIN : -errno;
-}
-
-/* 1 if another open file description holds the slot's byte, 0 if not. */
-static int slot_held(int fd, off_t at)
-{
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
-	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-		return -errno;
-	return fl.l_type != F_UNLCK;
-}
-
-static uint64_t proc_start_time(void)
-{
-	char buf[1024];
-	FILE *f = fopen("/proc/self/stat", "re");
-	unsigned long long t = 0;
-
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* Field 22; skip past the command name, which may hold spaces. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	int field = 2;
-	for (p++; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	sscanf(p, "%llu", &t);
-	return t;
-}
-
 static int open_lock_fd(const struct mproc_region *r)
 {
 	char path[64];
@@ -93,7 +52,7 @@ static void slot_claim(struct mproc_region *r, uint32_t i)
 		gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED) & MPI_GEN_MASK;
 	MPI_STORE(&s->pid, (int32_t)getpid());
 	MPI_STORE(&s->uid, (uint32_t)geteuid());
-	MPI_STORE(&s->start_time, proc_start_time());
+	MPI_STORE(&s->start_time, mpi_proc_start_time());
 	clock_gettime(CLOCK_REALTIME, &now);
 	MPI_STORE(&s->attach_realtime_ns,
 		  (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
@@ -113,7 +72,7 @@ int mpi_registry_attach(struct mproc_region *r)
 			uint32_t st = __atomic_load_n(&mpi_slot(r, i)->state, __ATOMIC_ACQUIRE);
 			if ((pass == 0) != (st == 0))
 				continue;
-			int rc = slot_lock(fd, slot_byte(r, i), F_WRLCK);
+			int rc = mpi_ofd_lock(fd, slot_byte(r, i), F_WRLCK);
 			if (rc == -EAGAIN)
 				continue;
 			if (rc < 0) {
@@ -159,7 +118,7 @@ int mproc_region_peer_alive(const struct mproc_region *r, uint32_t peer)
 	if ((MPI_LOAD(&s->gen) & MPI_GEN_MASK) != mpi_id_gen(peer))
 		return 0;
 	int fd = r->lock_fd >= 0 ? r->lock_fd : r->fd;
-	int held = slot_held(fd, slot_byte(r, slot));
+	int held = mpi_ofd_held(fd, slot_byte(r, slot));
 	if (held < 0)
 		return held;
 	if (!held)
@@ -208,14 +167,14 @@ int mproc_region_reap(struct mproc_region *r)
 			continue;
 		/* Taking the lock proves the owner is gone and keeps a new
 		 * attacher out while we clear the slot. */
-		if (slot_lock(r->lock_fd, slot_byte(r, i), F_WRLCK) < 0)
+		if (mpi_ofd_lock(r->lock_fd, slot_byte(r, i), F_WRLCK) < 0)
 			continue;
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != 0) {
 			__atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 			__atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
 			freed++;
 		}
-		(void)slot_lock(r->lock_fd, slot_byte(r, i), F_UNLCK);
+		(void)mpi_ofd_lock(r->lock_fd, slot_byte(r, i), F_UNLCK);
 	}
 	return freed;
 }
