@@ -142,8 +142,9 @@ int64_t mproc_sem_get_value(const struct mproc_sem *s);
 static inline int mproc_sem_acquire(struct mproc_sem *s, int64_t timeout_ns)
 {
 	uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
-	/* Acquire: pairs with the release in mproc_sem_release_n. */
-	if (v > 0 && __atomic_compare_exchange_n(&s->value, &v, v - 1, false, __ATOMIC_ACQUIRE,
+	/* Acquire: pairs with the release in mproc_sem_release_n.  Values past
+	 * INT32_MAX are corrupt and never handed out (signed test). */
+	if ((int32_t)v > 0 && __atomic_compare_exchange_n(&s->value, &v, v - 1, false, __ATOMIC_ACQUIRE,
 						 __ATOMIC_RELAXED))
 		return 0;
 	return mproc_sem_acquire_slow(s, timeout_ns);
