@@ -220,9 +220,10 @@ int64_t mproc_region_alloc_off(struct mproc_region *r, size_t size)
 		return -EROFS;
 	if (size <= MPI_SMALL_MAX)
 		return block_pop(r, size_class(size));
-	uint64_t npages = (size + MPI_PAGE - 1) / MPI_PAGE;
-	if (npages > r->heap_pages)
+	/* Compare before rounding up: size + 4095 may wrap. */
+	if (size > (uint64_t)r->heap_pages * MPI_PAGE)
 		return -ENOMEM;
+	uint64_t npages = size / MPI_PAGE + (size % MPI_PAGE != 0);
 	int64_t first = pages_alloc(r, (uint32_t)npages, MPI_PM_HEAD | (uint32_t)npages);
 	return first < 0 ? first : (int64_t)page_off(r, (uint32_t)first);
 }

@@ -53,7 +53,12 @@ int mproc_lock_open(struct mproc_region *r, const char *name, struct mproc_lock 
  * is alive or the word moved on. */
 static int lock_take_from_dead(struct mproc_lock *l, uint32_t seen, uint32_t self)
 {
-	if (seen == 0 || seen == MPROC__LOCK_DEAD || seen == self || mproc_id_alive(seen) != 0)
+	if (seen == 0 || seen == MPROC__LOCK_DEAD || seen == self)
+		return -EAGAIN;
+	/* An impossible id (-EINVAL) is corruption: recover as from a death.
+	 * Other errors: we could not ask the kernel, keep waiting. */
+	int alive = mproc_id_alive(seen);
+	if (alive == 1 || (alive < 0 && alive != -EINVAL))
 		return -EAGAIN;
 	/* Acquire: we inherit whatever the dead holder managed to write. */
 	if (!__atomic_compare_exchange_n(&l->word, &seen, self, false, __ATOMIC_ACQUIRE,

@@ -20,8 +20,12 @@ static int rlock_try_steal(const struct mproc_region *r, uint32_t *word, uint32_
 {
 	uint32_t holder = seen & MPI_ID_MASK;
 
-	if (mproc_region_peer_alive(r, holder) != 0)
-		return -EAGAIN;	/* alive, or an id we cannot judge: keep waiting */
+	/* An id that cannot exist here (-EINVAL) is corruption: take the lock
+	 * over and repair, as from a dead holder.  Other errors mean we could
+	 * not ask the kernel: keep waiting. */
+	int alive = mproc_region_peer_alive(r, holder);
+	if (alive == 1 || (alive < 0 && alive != -EINVAL))
+		return -EAGAIN;
 	/* Keep the waiter bit: others may still sleep on the word.  Acquire
 	 * pairs with the dead holder's (partial) writes being visible. */
 	uint32_t want = self | (seen & MPI_RL_WAITERS);

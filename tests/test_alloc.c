@@ -32,6 +32,11 @@ static void test_sizes(void)
 		T_OK(mproc_region_free_off(R, (uint64_t)offs[i]));
 	T_EQ(mproc_region_alloc_off(R, 0), -EINVAL);
 	T_EQ(mproc_region_alloc_off(R, SZ), -ENOMEM);
+	/* sizes whose rounding up to pages would wrap (found by fuzzing) */
+	T_EQ(mproc_region_alloc_off(R, SIZE_MAX), -ENOMEM);
+	T_EQ(mproc_region_alloc_off(R, SIZE_MAX - 4095), -ENOMEM);
+	void *obj;
+	T_EQ(mproc_region_object(R, "huge", MPROC_TYPE_RAW, SIZE_MAX, NULL, NULL, &obj), -ENOMEM);
 	T_EQ(mproc_region_free_off(R, 8), -EINVAL);		/* header */
 	T_EQ(mproc_region_free_off(R, SZ + 4096), -EINVAL);	/* outside */
 	int64_t big = mproc_region_alloc_off(R, 3 * 4096);
@@ -161,6 +166,20 @@ static void test_hostile_metadata(void)
 	mproc_region_close(r);
 }
 
+static void test_impossible_lock_holder(void)
+{
+	/* A lock word naming an id that cannot exist is corruption: the next
+	 * caller takes the lock over instead of waiting forever. */
+	mpi_hdr(R)->page_lock = mpi_make_id(1000, 3);	/* slot >= max_procs */
+	int64_t o = mproc_region_alloc_off(R, 8192);
+	T_ASSERT(o > 0);
+	T_OK(mproc_region_free_off(R, (uint64_t)o));
+	mpi_hdr(R)->dir_lock = 0x80000000u | mpi_make_id(1023, 1);
+	void *p;
+	T_EQ(mproc_region_lookup(R, "nothing", 0, &p, NULL), -ENOENT);
+	T_EQ(mpi_hdr(R)->dir_lock, 0);
+}
+
 static int hold_page_lock(void *arg)
 {
 	uint32_t *flag = arg;
@@ -200,6 +219,7 @@ int main(void)
 	T_RUN(test_hostile_metadata);
 	T_RUN(test_many_processes);
 	T_RUN(test_holder_killed);
+	T_RUN(test_impossible_lock_holder);
 	mproc_region_close(R);
 	return 0;
 }

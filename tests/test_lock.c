@@ -53,6 +53,12 @@ static void test_errors(void)
 	T_ASSERT(mproc_id_alive((uint32_t)mproc_self_id()) == 1);
 	T_EQ(mproc_id_alive(0), -EINVAL);
 
+	/* a word naming an impossible holder is corruption: taken over */
+	l.word = (5u << 14) | 0x3fffu;
+	T_EQ(mproc_lock_acquire(&l, 0), -EOWNERDEAD);
+	T_OK(mproc_lock_consistent(&l));
+	T_OK(mproc_lock_release(&l));
+
 	struct mproc_rlock r;
 	T_OK(mproc_rlock_init(&r));
 	T_EQ(mproc_rlock_release(&r), -EPERM);
