@@ -10,5 +10,6 @@
 #include <mproc/wait.h>
 #include <mproc/region.h>
 #include <mproc/sync.h>
+#include <mproc/ring.h>
 
 #endif /* MPROC_H */

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SPSC ring of variable-length records.
+ *
+ * Ordering: the producer writes a record, then publishes it with a release
+ * store of tail; the consumer's acquire load of tail makes the record
+ * visible.  Symmetrically the consumer's release store of head hands the
+ * space back.  Each side caches the other's index in its process-local port
+ * and re-reads the shared one only when the cache says full/empty.
+ *
+ * Sleeping: a waiting side sets its flag, calls membarrier, reads its event
+ * count, re-checks, and sleeps on the count.  The other side's publish is a
+ * plain release store, a compiler barrier and a plain load of the flag; it
+ * bumps the count only when the flag is up.  The membarrier supplies the
+ * StoreLoad fence between that store and load (see lock.c).
+ */
+#include "internal.h"
+
+#include <mproc/ring.h>
+#include <string.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the ring sleeps on the low half of 64-bit words: little-endian only"
+#endif
+
+#define RING_MAGIC 0x474e4952434f524dull	/* "MROCRING" */
+#define REC_HDR 8u
+#define REC_DATA 0x41544144u	/* "DATA" */
+#define REC_PAD 0x44444150u	/* "PADD" */
+#define RING_MAX_CAP ((uint64_t)1 << 40)
+
+struct rec {
+	uint32_t len;
+	uint32_t kind;
+};
+
+static uint64_t ring_check(uint64_t cap)
+{
+	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull);
+	x ^= x >> 31;
+	return x * 0xbf58476d1ce4e5b9ull;
+}
+
+static uint64_t rec_size(uint64_t len)
+{
+	return REC_HDR + ((len + 7) & ~(uint64_t)7);
+}
+
+static uint64_t pow2_at_least(uint64_t x)
+{
+	uint64_t c = MPROC_RING_MIN_CAPACITY;
+	while (c < x && c < RING_MAX_CAP)
+		c <<= 1;
+	return c;
+}
+
+int64_t mproc_ring_bytes(uint64_t capacity)
+{
+	if (capacity > RING_MAX_CAP)
+		return -EINVAL;
+	return (int64_t)(sizeof(struct mproc_ring) + pow2_at_least(capacity));
+}
+
+int mproc_ring_init(struct mproc_ring *r, uint64_t capacity)
+{
+	if (!r || capacity > RING_MAX_CAP || ((uintptr_t)r & 63))
+		return -EINVAL;
+	uint64_t cap = pow2_at_least(capacity);
+	memset(r, 0, sizeof *r);
+	r->magic = RING_MAGIC;
+	r->capacity = cap;
+	r->check = ring_check(cap);
+	return 0;
+}
+
+int mproc_ring_port(struct mproc_rport *p, struct mproc_ring *r, size_t size)
+{
+	if (!p || !r)
+		return -EINVAL;
+	uint64_t cap = MPI_LOAD(&r->capacity);
+	if (MPI_LOAD(&r->magic) != RING_MAGIC || MPI_LOAD(&r->check) != ring_check(cap) ||
+	    cap < MPROC_RING_MIN_CAPACITY || cap > RING_MAX_CAP || (cap & (cap - 1)) ||
+	    size < sizeof *r || cap > size - sizeof *r)
+		return -EBADMSG;
+	memset(p, 0, sizeof *p);
+	p->ring = r;
+	p->data = (uint8_t *)(r + 1);
+	p->capacity = cap;
+	return 0;
+}
+
+static int ring_init_cb(void *obj, size_t size, void *arg)
+{
+	return mproc_ring_init(obj, *(uint64_t *)arg);
+}
+
+int mproc_ring_open(struct mproc_region *reg, const char *name, uint64_t capacity,
+		    struct mproc_rport *p)
+{
+	int64_t bytes = mproc_ring_bytes(capacity);
+	void *obj;
+	if (bytes < 0 || !p)
+		return -EINVAL;
+	int rc = mproc_region_object(reg, name, MPROC_TYPE_RING, (size_t)bytes, ring_init_cb,
+				     &capacity, &obj);
+	if (rc < 0)
+		return rc;
+	return mproc_ring_port(p, obj, (size_t)bytes);
+}
+
+size_t mproc_ring_max_msg(const struct mproc_rport *p)
+{
+	return (size_t)(p->capacity / 4 - REC_HDR);
+}
+
+static uint32_t *low32(uint64_t *w)
+{
+	return (uint32_t *)w;
+}
+
+static uint32_t closed_flags(const struct mproc_rport *p)
+{
+	return __atomic_load_n(&p->ring->closed, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Sleeps on ec after announcing in *flag, unless ready(p) turns true.
+ * Returns 0 when woken or ready, -ETIMEDOUT.
+ */
+static int ring_park(struct mproc_rport *p, uint32_t *flag, struct mproc_ec *ec,
+		     bool (*ready)(struct mproc_rport *), int64_t deadline)
+{
+	__atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
+	(void)mpi_membarrier();
+	uint32_t v = mproc_ec_value(ec);
+	int rc = 0;
+	if (!ready(p))
+		rc = mproc_ec_wait(ec, v, deadline, NULL);
+	/* Relaxed: a stale 1 only costs the other side one extra bump. */
+	__atomic_store_n(flag, 0, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/* Wakes the other side if it announced itself (after our release store). */
+static void ring_nudge(uint32_t *flag, struct mproc_ec *ec)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(flag, __ATOMIC_RELAXED))
+		mproc_ec_inc(ec);
+}
+
+/* ---- producer ---- */
+
+/* Free bytes, refreshing the cached head when the cache says too few. */
+static int64_t prod_free(struct mproc_rport *p, uint64_t tail, uint64_t need)
+{
+	uint64_t cap = p->capacity, head = p->other_cache;
+	if (tail - head > cap || cap - (tail - head) < need) {
+		/* Acquire: the consumer finished reading what it hands back. */
+		head = __atomic_load_n(&p->ring->head, __ATOMIC_ACQUIRE);
+		if (head > tail || tail - head > cap)
+			return -EBADMSG;
+		p->other_cache = head;
+	}
+	return (int64_t)(cap - (tail - head));
+}
+
+static bool prod_ready(struct mproc_rport *p)
+{
+	if (closed_flags(p) & MPROC_RING_CLOSED_READ)
+		return true;
+	uint64_t tail = MPI_LOAD(&p->ring->tail);
+	int64_t f = prod_free(p, tail, p->pending);
+	return f < 0 || (uint64_t)f >= p->pending;
+}
+
+/*
+ * Finds room for a record of len bytes, placing a pad record first if it
+ * would not fit before the end.  Returns the tail at which the record
+ * starts, or a negative errno.
+ */
+static int64_t prod_place(struct mproc_rport *p, size_t len, int64_t deadline)
+{
+	uint64_t need = rec_size(len), cap = p->capacity;
+	if (len > mproc_ring_max_msg(p))
+		return -EMSGSIZE;
+	bool spun = false;
+	for (;;) {
+		if (closed_flags(p) & (MPROC_RING_CLOSED_READ | MPROC_RING_CLOSED_WRITE))
+			return -EPIPE;
+		uint64_t tail = MPI_LOAD(&p->ring->tail);
+		uint64_t contig = cap - (tail & (cap - 1));
+		uint64_t total = contig < need ? contig + need : need;
+		int64_t f = prod_free(p, tail, total);
+		if (f < 0)
+			return f;
+		if ((uint64_t)f >= total) {
+			if (contig < need) {
+				struct rec *pad = (struct rec *)(p->data + (tail & (cap - 1)));
+				pad->len = (uint32_t)(contig - REC_HDR);
+				pad->kind = REC_PAD;
+				tail += contig;
+			}
+			return (int64_t)tail;
+		}
+		if (deadline == 0)
+			return -EAGAIN;
+		if (deadline != MPROC_FOREVER && mproc_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		p->pending = total;	/* what prod_ready waits for */
+		if (!spun) {
+			spun = true;
+			uint64_t seen = __atomic_load_n(&p->ring->head, __ATOMIC_RELAXED);
+			if (mproc_spin_while_eq(low32(&p->ring->head), (uint32_t)seen,
+						&p->ring->spin[1]))
+				continue;
+		}
+		int rc = ring_park(p, &p->ring->prod_waiting, &p->ring->space_ec, prod_ready,
+				   deadline);
+		if (rc == -ETIMEDOUT)
+			return rc;
+	}
+}
+
+static void prod_publish(struct mproc_rport *p, uint64_t at, size_t len)
+{
+	struct rec *h = (struct rec *)(p->data + (at & (p->capacity - 1)));
+	h->len = (uint32_t)len;
+	h->kind = REC_DATA;
+	/* Release: the record (and any pad before it) is visible to a
+	 * consumer that sees the new tail. */
+	__atomic_store_n(&p->ring->tail, at + rec_size(len), __ATOMIC_RELEASE);
+	ring_nudge(&p->ring->cons_waiting, &p->ring->data_ec);
+}
+
+int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
+{
+	if (!p || (!buf && len))
+		return -EINVAL;
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	int64_t at = prod_place(p, len, deadline);
+	if (at < 0)
+		return (int)at;
+	memcpy(p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR, buf, len);
+	prod_publish(p, (uint64_t)at, len);
+	return 0;
+}
+
+int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where, int64_t timeout_ns)
+{
+	if (!p || !where)
+		return -EINVAL;
+	if (p->reserved)
+		return -EBUSY;
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	int64_t at = prod_place(p, len, deadline);
+	if (at < 0)
+		return (int)at;
+	p->pending = (uint64_t)at;
+	p->reserved = (uint32_t)(len ? len : 1);
+	*where = p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR;
+	return 0;
+}
+
+int mproc_ring_commit(struct mproc_rport *p, size_t len)
+{
+	if (!p || !p->reserved)
+		return -EINVAL;
+	if (len > p->reserved && !(len == 0 && p->reserved == 1))
+		return -EMSGSIZE;
+	p->reserved = 0;
+	prod_publish(p, p->pending, len);
+	return 0;
+}
+
+/* ---- consumer ---- */
+
+/* Tail, refreshed when the cache shows nothing past head. */
+static int64_t cons_tail(struct mproc_rport *p, uint64_t head)
+{
+	uint64_t tail = p->other_cache;
+	if (tail <= head || tail - head > p->capacity) {
+		/* Acquire: pairs with the producer's release of tail. */
+		tail = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
+		if (tail < head || tail - head > p->capacity)
+			return -EBADMSG;
+		p->other_cache = tail;
+	}
+	return (int64_t)tail;
+}
+
+static bool cons_ready(struct mproc_rport *p)
+{
+	uint64_t head = MPI_LOAD(&p->ring->head);
+	int64_t tail = cons_tail(p, head);
+	return tail < 0 || (uint64_t)tail != head ||
+	       (closed_flags(p) & MPROC_RING_CLOSED_WRITE);
+}
+
+/*
+ * Looks at the record at head, skipping a pad.  Returns its payload length
+ * and sets *at (its start) and *next (head after it), or -EAGAIN when
+ * empty, or -EBADMSG.
+ */
+static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
+{
+	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity;
+	for (int hop = 0; hop < 2; hop++) {
+		int64_t tail = cons_tail(p, head);
+		if (tail < 0)
+			return tail;
+		if ((uint64_t)tail == head)
+			return -EAGAIN;
+		uint64_t off = head & (cap - 1), avail = (uint64_t)tail - head;
+		const struct rec *h = (const struct rec *)(p->data + off);
+		uint32_t len = MPI_LOAD(&h->len), kind = MPI_LOAD(&h->kind);
+		uint64_t size = rec_size(len);
+		if (kind == REC_PAD && hop == 0 && off + REC_HDR + len == cap && size <= avail) {
+			head += cap - off;
+			continue;
+		}
+		if (kind != REC_DATA || len > mproc_ring_max_msg(p) || size > avail ||
+		    off + size > cap)
+			return -EBADMSG;
+		*at = head;
+		*next = head + size;
+		return len;
+	}
+	return -EBADMSG;	/* two pads in a row */
+}
+
+static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next,
+			      int64_t timeout_ns)
+{
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	bool spun = false;
+	for (;;) {
+		ssize_t n = cons_next(p, at, next);
+		if (n != -EAGAIN)
+			return n;
+		if (closed_flags(p) & MPROC_RING_CLOSED_WRITE) {
+			/* Re-check: a record published before the close counts. */
+			n = cons_next(p, at, next);
+			return n == -EAGAIN ? -EPIPE : n;
+		}
+		if (deadline == 0)
+			return -EAGAIN;
+		if (deadline != MPROC_FOREVER && mproc_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		if (!spun) {
+			spun = true;
+			uint64_t seen = __atomic_load_n(&p->ring->tail, __ATOMIC_RELAXED);
+			if (mproc_spin_while_eq(low32(&p->ring->tail), (uint32_t)seen,
+						&p->ring->spin[0]))
+				continue;
+		}
+		if (ring_park(p, &p->ring->cons_waiting, &p->ring->data_ec, cons_ready,
+			      deadline) == -ETIMEDOUT)
+			return -ETIMEDOUT;
+	}
+}
+
+static void cons_consume(struct mproc_rport *p, uint64_t next)
+{
+	/* Release: we are done reading the space we hand back. */
+	__atomic_store_n(&p->ring->head, next, __ATOMIC_RELEASE);
+	ring_nudge(&p->ring->prod_waiting, &p->ring->space_ec);
+}
+
+ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
+			int64_t timeout_ns)
+{
+	uint64_t at, next;
+	if (!p || (!buf && cap))
+		return -EINVAL;
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	if (n < 0)
+		return n;
+	if ((size_t)n > cap) {
+		if (need)
+			*need = (size_t)n;
+		return -EMSGSIZE;
+	}
+	memcpy(buf, p->data + (at & (p->capacity - 1)) + REC_HDR, (size_t)n);
+	cons_consume(p, next);
+	return n;
+}
+
+ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where, int64_t timeout_ns)
+{
+	uint64_t at, next;
+	if (!p || !where)
+		return -EINVAL;
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	if (n < 0)
+		return n;
+	*where = p->data + (at & (p->capacity - 1)) + REC_HDR;
+	p->pending = next;
+	p->peeked = 1;
+	return n;
+}
+
+int mproc_ring_release(struct mproc_rport *p)
+{
+	if (!p || !p->peeked)
+		return -EINVAL;
+	p->peeked = 0;
+	cons_consume(p, p->pending);
+	return 0;
+}
+
+/* ---- ends, state ---- */
+
+static void ring_close(struct mproc_rport *p, uint32_t flag)
+{
+	/* seq_cst RMW: the flag is visible before the bumps that follow, and
+	 * those bumps end any sleep (the counts are what sleepers wait on). */
+	__atomic_fetch_or(&p->ring->closed, flag, __ATOMIC_SEQ_CST);
+	mproc_ec_inc(&p->ring->data_ec);
+	mproc_ec_inc(&p->ring->space_ec);
+}
+
+void mproc_ring_close_write(struct mproc_rport *p)
+{
+	ring_close(p, MPROC_RING_CLOSED_WRITE);
+}
+
+void mproc_ring_close_read(struct mproc_rport *p)
+{
+	ring_close(p, MPROC_RING_CLOSED_READ);
+}
+
+uint64_t mproc_ring_used(const struct mproc_rport *p)
+{
+	uint64_t t = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
+	uint64_t h = __atomic_load_n(&p->ring->head, __ATOMIC_ACQUIRE);
+	return t >= h && t - h <= p->capacity ? t - h : 0;
+}
+
+int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns)
+{
+	uint64_t at, next;
+	if (!p)
+		return -EINVAL;
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	if (n >= 0 || n == -EPIPE)
+		return 1;
+	if (n == -EAGAIN || n == -ETIMEDOUT)
+		return 0;
+	return (int)n;
+}

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SPSC ring: record framing with wrap-around, zero-copy and copy calls,
+ * full/empty/timeout/close semantics, a producer and a consumer process
+ * moving millions of sequence-numbered, checksummed messages of random
+ * sizes, sleeping sides woken, and hostile shared state giving -EBADMSG.
+ */
+#include "harness.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static struct mproc_ring *new_ring(uint64_t cap, size_t *size)
+{
+	int64_t bytes = mproc_ring_bytes(cap);
+	T_ASSERT(bytes > 0);
+	struct mproc_ring *r = t_shared((size_t)bytes);
+	T_OK(mproc_ring_init(r, cap));
+	*size = (size_t)bytes;
+	return r;
+}
+
+static void test_errors(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(1000, &size);
+	struct mproc_rport p;
+	T_EQ(r->capacity, 1024);
+	T_EQ(mproc_ring_port(&p, r, size - 1), -EBADMSG);	/* claims more than we have */
+	T_OK(mproc_ring_port(&p, r, size));
+	T_EQ(mproc_ring_max_msg(&p), 248);
+	T_EQ(mproc_ring_init((struct mproc_ring *)((char *)r + 8), 1024), -EINVAL);
+	T_EQ(mproc_ring_bytes((uint64_t)1 << 50), -EINVAL);
+	char buf[300] = {0};
+	T_EQ(mproc_ring_send(&p, buf, 249, 0), -EMSGSIZE);
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), -EAGAIN);
+	int64_t dl = mproc_now_ns() + 10 * MPROC_NS_PER_MS;
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 10 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	T_ASSERT(mproc_now_ns() >= dl);
+	T_OK(mproc_ring_send(&p, "hello world", 11, 0));
+	size_t need = 0;
+	T_EQ(mproc_ring_recv(&p, buf, 10, &need, 0), -EMSGSIZE);	/* BufferTooShort */
+	T_EQ(need, 11);
+	T_EQ(mproc_ring_recv(&p, buf, 11, NULL, 0), 11);	/* still there */
+	T_ASSERT(memcmp(buf, "hello world", 11) == 0);
+	/* fill it up: -EAGAIN, then -ETIMEDOUT */
+	int n = 0;
+	while (mproc_ring_send(&p, buf, 100, 0) == 0)
+		n++;
+	T_ASSERT(n == 8);	/* 9 would fit, but the 9th must wrap and the pad does not fit */
+	T_EQ(mproc_ring_send(&p, buf, 100, 0), -EAGAIN);
+	T_EQ(mproc_ring_send(&p, buf, 100, 5 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	T_EQ(mproc_ring_used(&p), (uint64_t)n * 112);
+	/* zero-length messages are messages */
+	while (mproc_ring_recv(&p, buf, sizeof buf, NULL, 0) >= 0)
+		;
+	T_OK(mproc_ring_send(&p, NULL, 0, 0));
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 0);
+	T_EQ(mproc_ring_commit(&p, 1), -EINVAL);	/* nothing reserved */
+	T_EQ(mproc_ring_release(&p), -EINVAL);		/* nothing peeked */
+}
+
+static void test_wrap_and_zero_copy(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(4096, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	unsigned seed = 7;
+	uint8_t in[1024], out[1024];
+	for (int i = 0; i < 20000; i++) {
+		size_t len = rand_r(&seed) % (mproc_ring_max_msg(&p) - 4);
+		for (size_t k = 0; k < len; k++)
+			in[k] = (uint8_t)(i + k);
+		if (i % 2) {
+			void *w;
+			T_OK(mproc_ring_reserve(&p, len + 5, &w, 0));
+			T_EQ(mproc_ring_reserve(&p, 1, &w, 0), -EBUSY);
+			memcpy(w, in, len);
+			T_OK(mproc_ring_commit(&p, len));
+		} else {
+			T_OK(mproc_ring_send(&p, in, len, 0));
+		}
+		if (i % 3) {
+			const void *where;
+			T_EQ(mproc_ring_peek(&p, &where, 0), (ssize_t)len);
+			T_ASSERT(memcmp(where, in, len) == 0);
+			T_OK(mproc_ring_release(&p));
+		} else {
+			T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), (ssize_t)len);
+			T_ASSERT(memcmp(out, in, len) == 0);
+		}
+	}
+	T_EQ(mproc_ring_used(&p), 0);
+}
+
+/* ---- two processes, a stream of checksummed messages ---- */
+
+struct msg_head {
+	uint64_t seq;
+	uint32_t len;
+	uint32_t sum;
+};
+
+static uint32_t checksum(const uint8_t *b, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+struct stream {
+	struct mproc_ring *ring;
+	size_t size;
+	long count;
+	int slow;	/* 1: producer pauses now and then, 2: consumer does */
+};
+
+static int producer(void *arg)
+{
+	struct stream *s = arg;
+	struct mproc_rport p;
+	if (mproc_ring_port(&p, s->ring, s->size) < 0)
+		return 2;
+	unsigned seed = 99;
+	uint8_t buf[512];
+	for (long i = 0; i < s->count; i++) {
+		size_t len = sizeof(struct msg_head) + rand_r(&seed) % 200;
+		for (size_t k = sizeof(struct msg_head); k < len; k++)
+			buf[k] = (uint8_t)rand_r(&seed);
+		struct msg_head h = {(uint64_t)i, (uint32_t)len, 0};
+		h.sum = checksum(buf + sizeof h, len - sizeof h);
+		memcpy(buf, &h, sizeof h);
+		if (mproc_ring_send(&p, buf, len, MPROC_FOREVER) != 0)
+			return 3;
+		if (s->slow == 1 && i % 1000 == 0)
+			usleep(200);
+	}
+	mproc_ring_close_write(&p);
+	return 0;
+}
+
+static void consume_stream(struct stream *s)
+{
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, s->ring, s->size));
+	uint8_t buf[512];
+	long got = 0;
+	for (;;) {
+		ssize_t n = mproc_ring_recv(&p, buf, sizeof buf, NULL, MPROC_FOREVER);
+		if (n == -EPIPE)
+			break;
+		T_ASSERT(n >= (ssize_t)sizeof(struct msg_head));
+		struct msg_head h;
+		memcpy(&h, buf, sizeof h);
+		if (h.seq != (uint64_t)got || h.len != (uint32_t)n ||
+		    h.sum != checksum(buf + sizeof h, (size_t)n - sizeof h))
+			T_FAIL("message %ld: seq %llu len %u/%zd corrupt", got,
+			       (unsigned long long)h.seq, h.len, n);
+		got++;
+		if (s->slow == 2 && got % 1000 == 0)
+			usleep(200);
+	}
+	T_EQ(got, s->count);
+}
+
+static void run_stream(long count, uint64_t cap, int slow)
+{
+	struct stream s = {.count = count, .slow = slow};
+	s.ring = new_ring(cap, &s.size);
+	pid_t pid = t_fork(producer, &s, 100);
+	consume_stream(&s);
+	T_EQ(t_join(pid), 0);
+}
+
+static void test_stream(void)
+{
+	long n = t_scale(2000000);
+	int64_t t0 = mproc_now_ns();
+	run_stream(n, 1 << 16, 0);
+	fprintf(stderr, "   %ld messages in %.2f s\n", n, (double)(mproc_now_ns() - t0) / 1e9);
+	run_stream(t_scale(200000), 4096, 1);	/* the consumer sleeps on empty */
+	run_stream(t_scale(200000), 4096, 2);	/* the producer sleeps on full */
+}
+
+/* ---- close semantics ---- */
+
+static int close_reader_later(void *arg)
+{
+	struct mproc_rport *p = arg;
+	usleep(50000);
+	mproc_ring_close_read(p);
+	return 0;
+}
+
+static void test_close(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	char buf[64];
+	T_OK(mproc_ring_send(&p, "a", 1, 0));
+	T_OK(mproc_ring_send(&p, "b", 1, 0));
+	mproc_ring_close_write(&p);
+	T_EQ(mproc_ring_send(&p, "c", 1, 0), -EPIPE);
+	T_EQ(mproc_ring_poll(&p, 0), 1);
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 1);
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, MPROC_FOREVER), 1);
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, MPROC_FOREVER), -EPIPE);
+	T_EQ(mproc_ring_poll(&p, MPROC_FOREVER), 1);
+	/* a writer blocked on a full ring is released by the reader's close */
+	r = new_ring(1024, &size);
+	T_OK(mproc_ring_port(&p, r, size));
+	while (mproc_ring_send(&p, buf, 60, 0) == 0)
+		;
+	pid_t pid = t_fork(close_reader_later, &p, 10);
+	T_EQ(mproc_ring_send(&p, buf, 60, 5 * MPROC_NS_PER_SEC), -EPIPE);
+	T_EQ(t_join(pid), 0);
+}
+
+static int write_later(void *arg)
+{
+	struct mproc_rport *p = arg;
+	usleep(50000);
+	return mproc_ring_send(p, "late", 4, 0) == 0 ? 0 : 2;
+}
+
+static void test_poll_wakes(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	T_EQ(mproc_ring_poll(&p, 0), 0);
+	pid_t pid = t_fork(write_later, &p, 10);
+	T_EQ(mproc_ring_poll(&p, 5 * MPROC_NS_PER_SEC), 1);
+	T_EQ(t_join(pid), 0);
+	char buf[8];
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 4);
+}
+
+/* ---- hostile shared state ---- */
+
+static void test_hostile(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	char buf[512];
+	T_OK(mproc_ring_send(&p, "abcdefgh", 8, 0));
+	/* a record length past the published tail */
+	uint32_t *len = (uint32_t *)((char *)(r + 1));
+	*len = 200;
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), -EBADMSG);
+	*len = 8;
+	uint32_t *kind = len + 1;
+	uint32_t k = *kind;
+	*kind = 12345;
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), -EBADMSG);
+	*kind = k;
+	/* a tail more than a capacity ahead of head */
+	uint64_t tail = r->tail;
+	r->tail = r->head + 4096;
+	struct mproc_rport q;	/* a fresh port has no cached tail */
+	T_OK(mproc_ring_port(&q, r, size));
+	T_EQ(mproc_ring_recv(&q, buf, sizeof buf, NULL, 0), -EBADMSG);
+	r->tail = tail;
+	/* a head behind... ahead of tail: the producer refuses */
+	uint64_t head = r->head;
+	r->head = tail + 100000;
+	T_OK(mproc_ring_port(&q, r, size));
+	int rc, sent = 0;
+	/* the producer trusts its cached head until it needs more room */
+	while ((rc = mproc_ring_send(&q, buf, 200, 0)) == 0)
+		sent++;
+	T_EQ(rc, -EBADMSG);
+	T_ASSERT(sent < 8);
+	r->head = head;
+	r->tail = tail;
+	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 8);
+	/* header rewrites are caught by the check word */
+	r->capacity = 1 << 20;
+	T_EQ(mproc_ring_port(&q, r, size), -EBADMSG);
+}
+
+static void test_named(void)
+{
+	struct mproc_region *reg;
+	struct mproc_rport a, b;
+	T_OK(mproc_region_create(&reg, NULL, 1 << 20, 0));
+	T_OK(mproc_ring_open(reg, "jobs", 8192, &a));
+	T_OK(mproc_ring_open(reg, "jobs", 8192, &b));
+	T_ASSERT(a.ring == b.ring);
+	T_OK(mproc_ring_send(&a, "x", 1, 0));
+	char c;
+	T_EQ(mproc_ring_recv(&b, &c, 1, NULL, 0), 1);
+	mproc_region_close(reg);
+}
+
+int main(void)
+{
+	t_watchdog(110);
+	T_RUN(test_errors);
+	T_RUN(test_wrap_and_zero_copy);
+	T_RUN(test_close);
+	T_RUN(test_poll_wakes);
+	T_RUN(test_hostile);
+	T_RUN(test_named);
+	T_RUN(test_stream);
+	return 0;
+}
