@@ -11,5 +11,6 @@
 #include <mproc/region.h>
 #include <mproc/sync.h>
 #include <mproc/ring.h>
+#include <mproc/pipe.h>
 
 #endif /* MPROC_H */

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pipe and Connection across processes: the seeds' producer/consumer ending
+ * on EOF, several consumers on one end, recv_bytes_into with a 10-byte
+ * buffer (BufferTooShort), poll, duplex both ways, one-way pipes refusing
+ * the wrong direction, closing, and a reader killed inside recv.
+ */
+#include "harness.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static struct mproc_pipe *new_pipe(uint64_t cap, unsigned flags, struct mproc_conn *a,
+				   struct mproc_conn *b)
+{
+	int64_t bytes = mproc_pipe_bytes(cap, flags);
+	T_ASSERT(bytes > 0);
+	struct mproc_pipe *p = t_shared((size_t)bytes);
+	T_OK(mproc_pipe_init(p, cap, flags));
+	T_OK(mproc_pipe_ends(p, (size_t)bytes, a, b));
+	return p;
+}
+
+struct counts {
+	uint32_t got[4];
+	uint64_t sum;
+};
+
+static struct counts *C;
+static struct mproc_conn L, R;	/* left, right: inherited by the children */
+
+static int produce(void *arg)
+{
+	long n = *(long *)arg;
+	for (long i = 1; i <= n; i++)
+		if (mproc_conn_send(&R, &i, sizeof i, MPROC_FOREVER) != 0)
+			return 2;
+	return mproc_conn_close(&R) == 0 ? 0 : 3;
+}
+
+static int consume(void *arg)
+{
+	int me = *(int *)arg;
+	for (;;) {
+		long v;
+		ssize_t n = mproc_conn_recv(&L, &v, sizeof v, NULL, MPROC_FOREVER);
+		if (n == -EPIPE)
+			return 0;	/* EOFError: the producer closed */
+		if (n != sizeof v)
+			return 2;
+		__atomic_fetch_add(&C->got[me], 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&C->sum, (uint64_t)v, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void test_producer_consumers_eof(void)
+{
+	for (int consumers = 1; consumers <= 3; consumers += 2) {
+		memset(C, 0, sizeof *C);
+		new_pipe(4096, 0, &L, &R);
+		long n = t_scale(200000);
+		int ids[3] = {0, 1, 2};
+		pid_t c[3];
+		for (int i = 0; i < consumers; i++)
+			c[i] = t_fork(consume, &ids[i], 60);
+		pid_t p = t_fork(produce, &n, 60);
+		T_EQ(t_join(p), 0);
+		for (int i = 0; i < consumers; i++)
+			T_EQ(t_join(c[i]), 0);
+		uint32_t total = 0;
+		for (int i = 0; i < consumers; i++)
+			total += C->got[i];
+		T_EQ(total, n);
+		T_EQ(C->sum, (uint64_t)n * (uint64_t)(n + 1) / 2);	/* each exactly once */
+		if (consumers == 3)
+			fprintf(stderr, "   3 consumers took %u, %u, %u\n", C->got[0], C->got[1],
+				C->got[2]);
+	}
+}
+
+static int produce_bytes(void *arg)
+{
+	const char *bun = "baozi!";	/* 6 bytes, fits in 10 */
+	for (int i = 0; i < 3; i++)
+		if (mproc_conn_send_bytes(&R, bun, 0, 6, MPROC_FOREVER) != 0)
+			return 2;
+	const char *big = "baozi-baozi-baozi";	/* 17 bytes: too long for 10 */
+	if (mproc_conn_send_bytes(&R, big, 0, strlen(big), MPROC_FOREVER) != 0)
+		return 3;
+	return mproc_conn_close(&R) == 0 ? 0 : 4;
+}
+
+static void test_recv_bytes_into(void)
+{
+	new_pipe(4096, 0, &L, &R);
+	pid_t p = t_fork(produce_bytes, NULL, 20);
+	int small = 0, too_long = 0;
+	for (;;) {
+		char buf[10];
+		size_t need = 0;
+		ssize_t n = mproc_conn_recv_bytes_into(&L, buf, sizeof buf, 0, &need, MPROC_FOREVER);
+		if (n == -EPIPE)
+			break;
+		if (n == -EMSGSIZE) {
+			/* BufferTooShort: the size is reported, the message kept */
+			T_EQ(need, 17);
+			char big[32];
+			T_EQ(mproc_conn_recv(&L, big, sizeof big, NULL, 0), 17);
+			T_ASSERT(memcmp(big, "baozi-baozi-baozi", 17) == 0);
+			too_long++;
+			continue;
+		}
+		T_EQ(n, 6);
+		T_ASSERT(memcmp(buf, "baozi!", 6) == 0);
+		small++;
+	}
+	T_EQ(small, 3);
+	T_EQ(too_long, 1);
+	T_EQ(t_join(p), 0);
+	/* with an offset: the message lands after it */
+	new_pipe(4096, 0, &L, &R);
+	T_OK(mproc_conn_send(&R, "xyz", 3, 0));
+	char buf[8] = "-------";
+	T_EQ(mproc_conn_recv_bytes_into(&L, buf, sizeof buf, 4, NULL, 0), 3);
+	T_ASSERT(memcmp(buf, "----xyz", 7) == 0);
+	T_OK(mproc_conn_send(&R, "12345", 5, 0));
+	size_t need = 0;
+	T_EQ(mproc_conn_recv_bytes_into(&L, buf, sizeof buf, 4, &need, 0), -EMSGSIZE);
+	T_EQ(need, 9);
+	T_EQ(mproc_conn_recv_bytes_into(&L, buf, sizeof buf, 9, NULL, 0), -EINVAL);
+}
+
+static int ping_back(void *arg)
+{
+	char buf[32];
+	for (;;) {
+		ssize_t n = mproc_conn_recv(&R, buf, sizeof buf, NULL, MPROC_FOREVER);
+		if (n == -EPIPE)
+			return 0;
+		if (n < 0 || mproc_conn_send(&R, buf, (size_t)n, MPROC_FOREVER) != 0)
+			return 2;
+	}
+}
+
+static void test_duplex_and_poll(void)
+{
+	new_pipe(1024, 0, &L, &R);
+	T_EQ(mproc_conn_poll(&L, 0), 0);
+	T_EQ(mproc_conn_poll(&L, 10 * MPROC_NS_PER_MS), 0);
+	pid_t p = t_fork(ping_back, NULL, 30);
+	long n = t_scale(100000);
+	for (long i = 0; i < n; i++) {
+		T_OK(mproc_conn_send(&L, &i, sizeof i, MPROC_FOREVER));
+		T_EQ(mproc_conn_poll(&L, MPROC_FOREVER), 1);
+		long back;
+		T_EQ(mproc_conn_recv(&L, &back, sizeof back, NULL, 0), sizeof back);
+		T_EQ(back, i);
+	}
+	T_OK(mproc_conn_close(&L));
+	T_EQ(t_join(p), 0);
+	T_EQ(mproc_conn_send(&L, "x", 1, 0), -EBADF);	/* our end is closed */
+	T_EQ(mproc_conn_close(&L), -EBADF);
+	/* the peer's sends now fail: BrokenPipeError */
+	T_EQ(mproc_conn_send(&R, "x", 1, 0), -EPIPE);
+	T_EQ(mproc_conn_poll(&R, 0), 1);	/* EOF is "readable" */
+	char c;
+	T_EQ(mproc_conn_recv(&R, &c, 1, NULL, 0), -EPIPE);
+}
+
+static void test_simplex(void)
+{
+	struct mproc_conn rx, tx;
+	new_pipe(1024, MPROC_PIPE_SIMPLEX, &rx, &tx);
+	char c = 'k';
+	T_EQ(mproc_conn_send(&rx, &c, 1, 0), -EBADF);	/* receive-only end */
+	T_EQ(mproc_conn_recv(&tx, &c, 1, NULL, 0), -EBADF);	/* send-only end */
+	T_EQ(mproc_conn_poll(&tx, 0), -EBADF);
+	T_OK(mproc_conn_send(&tx, "q", 1, 0));
+	T_EQ(mproc_conn_recv(&rx, &c, 1, NULL, 0), 1);
+	T_EQ(c, 'q');
+	T_EQ(mproc_pipe_bytes(1024, 0x80), -EINVAL);
+	T_OK(mproc_conn_close(&tx));
+	T_EQ(mproc_conn_recv(&rx, &c, 1, NULL, MPROC_FOREVER), -EPIPE);
+}
+
+static int stuck_reader(void *arg)
+{
+	char c;
+	/* blocks inside recv holding the read lock, until killed */
+	mproc_conn_recv(&L, &c, 1, NULL, MPROC_FOREVER);
+	return 2;
+}
+
+static void test_reader_killed(void)
+{
+	new_pipe(1024, 0, &L, &R);
+	pid_t p = t_fork(stuck_reader, NULL, 20);
+	usleep(50000);
+	kill(p, SIGKILL);
+	T_EQ(t_join(p), -SIGKILL);
+	/* the dead reader's lock does not wedge the end */
+	T_OK(mproc_conn_send(&R, "z", 1, 0));
+	char c;
+	T_EQ(mproc_conn_recv(&L, &c, 1, NULL, 2 * MPROC_NS_PER_SEC), 1);
+	T_EQ(c, 'z');
+}
+
+static void test_named(void)
+{
+	struct mproc_region *r;
+	struct mproc_conn a, b, a2;
+	T_OK(mproc_region_create(&r, NULL, 1 << 20, 0));
+	T_OK(mproc_pipe_open(r, "chan", 4096, 0, &a, &b));
+	T_OK(mproc_pipe_open(r, "chan", 4096, 0, &a2, NULL));
+	T_OK(mproc_conn_send(&b, "hi", 2, 0));
+	char buf[4];
+	T_EQ(mproc_conn_recv(&a2, buf, sizeof buf, NULL, 0), 2);
+	T_EQ(mproc_pipe_open(r, "chan", 4096, MPROC_PIPE_SIMPLEX, &a, NULL), -EEXIST);
+	mproc_region_close(r);
+}
+
+int main(void)
+{
+	t_watchdog(110);
+	C = t_shared(sizeof *C);
+	T_RUN(test_simplex);
+	T_RUN(test_named);
+	T_RUN(test_recv_bytes_into);
+	T_RUN(test_reader_killed);
+	T_RUN(test_duplex_and_poll);
+	T_RUN(test_producer_consumers_eof);
+	return 0;
+}
