@@ -21,8 +21,9 @@
 
 void mpi_heap_init(struct mproc_region *r)
 {
+	/* New file, zero pages: every page is MPI_PM_FREE and every free list
+	 * empty.  Only the header page (already touched) is written. */
 	struct mpi_hdr *h = mpi_hdr(r);
-	memset(mpi_pagemap(r), 0, (size_t)r->heap_pages * 4);
 	for (unsigned c = 0; c < MPI_NCLASSES; c++)
 		h->free_head[c] = 0;
 	h->page_hint = 0;

@@ -84,11 +84,15 @@ int mproc_event_wait(struct mproc_event *e, int64_t timeout_ns)
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0)
 		return 0;
-	(void)mproc_spin_while_eq(&e->word, w, &e->spin);
+	int64_t t0 = mproc_now_ns();
+	bool slept = !mproc_spin_while_eq(&e->word, w, &e->spin);
 	for (;;) {
 		w = __atomic_load_n(&e->word, __ATOMIC_ACQUIRE);
-		if (ev_released(w, gen))
+		if (ev_released(w, gen)) {
+			if (slept)
+				mproc_spin_parked(&e->spin, mproc_now_ns() - t0);
 			return 1;
+		}
 		if (!(w & EV_WAITERS)) {
 			/* Announce before sleeping; seq_cst so set() sees it. */
 			if (!__atomic_compare_exchange_n(&e->word, &w, w | EV_WAITERS, false,

@@ -98,12 +98,18 @@ static int lock_sleep(struct mproc_lock *l, uint32_t v, int64_t until)
 static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 {
 	uint32_t seen = 0;
+	int64_t t0 = mproc_now_ns();
+	bool slept = false;
 	for (;;) {
 		int rc = lock_try(l, self, &seen);
-		if (rc != -EBUSY)
+		if (rc != -EBUSY) {
+			if (slept && rc == 0)
+				mproc_spin_parked(&l->spin, mproc_now_ns() - t0);
 			return rc;
-		if (mproc_spin_while_eq(&l->word, seen, &l->spin))
+		}
+		if (!slept && mproc_spin_while_eq(&l->word, seen, &l->spin))
 			continue;
+		slept = true;
 		int64_t now = mproc_now_ns();
 		if (deadline != MPROC_FOREVER && now >= deadline)
 			return -ETIMEDOUT;

@@ -130,6 +130,7 @@ static uint32_t closed_flags(const struct mproc_rport *p)
 static int ring_park(struct mproc_rport *p, uint32_t *flag, struct mproc_ec *ec,
 		     bool (*ready)(struct mproc_rport *), int64_t deadline)
 {
+	int64_t t0 = mproc_now_ns();
 	__atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
 	(void)mpi_membarrier();
 	uint32_t v = mproc_ec_value(ec);
@@ -138,6 +139,9 @@ static int ring_park(struct mproc_rport *p, uint32_t *flag, struct mproc_ec *ec,
 		rc = mproc_ec_wait(ec, v, deadline, NULL);
 	/* Relaxed: a stale 1 only costs the other side one extra bump. */
 	__atomic_store_n(flag, 0, __ATOMIC_RELAXED);
+	if (rc == 0)
+		mproc_spin_parked(&p->ring->spin[flag == &p->ring->cons_waiting ? 0 : 1],
+				  mproc_now_ns() - t0);
 	return rc;
 }
 

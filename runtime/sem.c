@@ -94,11 +94,17 @@ int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0)
 		return -EAGAIN;
+	int64_t t0 = mproc_now_ns();
+	bool slept = false;
 	for (;;) {
-		if (sem_try(s))
+		if (sem_try(s)) {
+			if (slept)
+				mproc_spin_parked(&s->spin, mproc_now_ns() - t0);
 			return 0;
-		if (mproc_spin_while_eq(&s->value, 0, &s->spin))
+		}
+		if (!slept && mproc_spin_while_eq(&s->value, 0, &s->spin))
 			continue;
+		slept = true;
 		int rc = 0;
 		__atomic_fetch_add(&s->nwait, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->value, __ATOMIC_SEQ_CST) == 0)

@@ -360,9 +360,13 @@ int mproc_array_open(struct mproc_region *r, const char *name, int type, uint64_
 	if (rc < 0)
 		return rc;
 	struct mproc_array *a = p;
-	/* The directory checked the size; the header must agree with it. */
-	if (mproc_array_len(a) != (int64_t)length || (int)MPI_LOAD(&a->type) != type)
-		return -EBADMSG;
+	/* The directory checked the size; the header must be sound, and name
+	 * the same array (same byte size but another type: -EEXIST). */
+	int64_t have = mproc_array_len(a);
+	if (have < 0)
+		return (int)have;
+	if (have != (int64_t)length || (int)MPI_LOAD(&a->type) != type)
+		return -EEXIST;
 	if (out)
 		*out = a;
 	return 0;

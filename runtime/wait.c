@@ -113,6 +113,7 @@ int mproc_futex_wake(const uint32_t *word, int n)
 #define MPI_LOAD_PERIOD_NS (4 * MPROC_NS_PER_MS)
 
 static int64_t load_checked_ns;
+static int64_t ncpus_checked_ns;
 static int ncpus_cached;
 static bool oversub_cached;
 
@@ -156,10 +157,14 @@ bool mproc_cpu_oversubscribed(void)
 	if (now - last < MPI_LOAD_PERIOD_NS && last != 0)
 		return __atomic_load_n(&oversub_cached, __ATOMIC_RELAXED);
 	__atomic_store_n(&load_checked_ns, now, __ATOMIC_RELAXED);
+	/* The usable CPUs (affinity, cpusets) are re-read once a second, on a
+	 * clock of their own so a busy caller does not starve the refresh. */
 	int ncpu = __atomic_load_n(&ncpus_cached, __ATOMIC_RELAXED);
-	if (ncpu == 0 || last == 0 || now - last > MPROC_NS_PER_SEC) {
+	int64_t cpu_last = __atomic_load_n(&ncpus_checked_ns, __ATOMIC_RELAXED);
+	if (ncpu == 0 || now - cpu_last > MPROC_NS_PER_SEC) {
 		ncpu = usable_cpus();
 		__atomic_store_n(&ncpus_cached, ncpu, __ATOMIC_RELAXED);
+		__atomic_store_n(&ncpus_checked_ns, now, __ATOMIC_RELAXED);
 	}
 	int running = runnable_threads();
 	bool over = ncpu <= 1 || running > ncpu;
@@ -207,6 +212,17 @@ static void spin_learn(struct mproc_spin *sp, uint32_t budget, bool ok, int64_t 
 	MPI_STORE(&sp->budget_ns, (uint32_t)next);
 }
 
+void mproc_spin_parked(struct mproc_spin *sp, int64_t waited_ns)
+{
+	if (!sp || waited_ns <= 0 || waited_ns >= MPROC_SPIN_MAX_NS)
+		return;
+	uint32_t budget = spin_budget(sp);
+	uint32_t want = (uint32_t)(2 * waited_ns > MPROC_SPIN_MAX_NS ? MPROC_SPIN_MAX_NS
+								   : 2 * waited_ns);
+	if (want > budget)
+		MPI_STORE(&sp->budget_ns, want);	/* a hint, as in spin_learn */
+}
+
 bool mproc_spin_while_eq(const uint32_t *word, uint32_t expected, struct mproc_spin *sp)
 {
 	/* Acquire: a caller that sees the new value also sees what the writer
@@ -235,11 +251,14 @@ bool mproc_spin_while_eq(const uint32_t *word, uint32_t expected, struct mproc_s
 int mproc_wait_while_eq(const uint32_t *word, uint32_t expected, int64_t deadline,
 			struct mproc_spin *sp)
 {
+	int64_t t0 = mproc_now_ns();
 	if (deadline != 0 && mproc_spin_while_eq(word, expected, sp))
 		return 0;
 	for (;;) {
-		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected)
+		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) {
+			mproc_spin_parked(sp, mproc_now_ns() - t0);
 			return 0;
+		}
 		int rc = mpi_futex_wait_abs(word, expected, deadline);
 		if (rc == -ETIMEDOUT)
 			return __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected ? 0 : rc;
@@ -339,6 +358,7 @@ int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 	if (deadline == 0)
 		return -ETIMEDOUT;
 	/* Spin on the whole word: any change (value or flag) ends the spin. */
+	int64_t t0 = mproc_now_ns();
 	uint32_t raw = __atomic_load_n(w, __ATOMIC_ACQUIRE);
 	if ((raw & ~MPI_EC_FLAG) == old_value && mproc_spin_while_eq(w, raw, sp) &&
 	    mproc_ec_value(ec) != old_value)
@@ -347,8 +367,10 @@ int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 		/* Acquire: once the value differs, the producer's writes before
 		 * its increment are visible to the caller. */
 		uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-		if ((v & ~MPI_EC_FLAG) != old_value)
+		if ((v & ~MPI_EC_FLAG) != old_value) {
+			mproc_spin_parked(sp, mproc_now_ns() - t0);
 			return 0;
+		}
 		if (!(v & MPI_EC_FLAG)) {
 			/* Announce before sleeping; seq_cst so the flag is in the
 			 * word before the kernel compares it. */

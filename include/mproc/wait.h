@@ -66,6 +66,15 @@ struct mproc_spin {
 bool mproc_spin_while_eq(const uint32_t *word, uint32_t expected, struct mproc_spin *sp);
 
 /*
+ * After a wait that spun, gave up and slept, report how long the whole wait
+ * took.  A hand-off that arrived soon after the spin gave up (a peer that
+ * was itself waking from a sleep, say) raises the budget to cover it next
+ * time; without this, two processes that both once slept would keep paying
+ * a kernel round trip per hand-off although a spin would catch it.
+ */
+void mproc_spin_parked(struct mproc_spin *sp, int64_t waited_ns);
+
+/*
  * Spin, then sleep: waits until *word != expected or the deadline passes.
  * For words whose writers always wake (they call mproc_futex_wake after
  * every change); use an event count when writers must skip the wake.
