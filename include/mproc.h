@@ -12,5 +12,6 @@
 #include <mproc/sync.h>
 #include <mproc/ring.h>
 #include <mproc/pipe.h>
+#include <mproc/queue.h>
 
 #endif /* MPROC_H */

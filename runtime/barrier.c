@@ -38,9 +38,14 @@ int mproc_barrier_open(struct mproc_region *r, const char *name, uint32_t partie
 		return -EINVAL;
 	int rc = mproc_region_object(r, name, MPROC_TYPE_BARRIER, sizeof(struct mproc_barrier),
 				     barrier_init_cb, &parties, &p);
-	if (rc >= 0 && out)
+	if (rc < 0)
+		return rc;
+	/* Another party count would deadlock its users: refuse it. */
+	if (MPI_LOAD(&((struct mproc_barrier *)p)->parties) != parties)
+		return -EEXIST;
+	if (out)
 		*out = p;
-	return rc < 0 ? rc : 0;
+	return 0;
 }
 
 /* Publishes a new word and wakes sleepers.  Lock held. */
@@ -60,9 +65,14 @@ static void bar_break(struct mproc_barrier *b)
 	bar_publish(b, (w & BAR_GEN_MASK) | BAR_BROKEN);
 }
 
-static int bar_lock(struct mproc_barrier *b)
+static int bar_lock(struct mproc_barrier *b, int64_t deadline)
 {
-	int rc = mproc_lock_acquire(&b->lock, MPROC_FOREVER);
+	int64_t left = deadline;
+	if (deadline != MPROC_FOREVER && deadline != 0 && (left = deadline - mproc_now_ns()) <= 0)
+		left = 0;
+	int rc = mproc_lock_acquire(&b->lock, left);
+	if (rc == -EAGAIN)
+		rc = -ETIMEDOUT;
 	if (rc == -EOWNERDEAD) {
 		/* Someone died mid-update: the count cannot be trusted. */
 		bar_break(b);
@@ -92,8 +102,13 @@ static int bar_trip(struct mproc_barrier *b, uint32_t idx, int (*action)(void *)
 		return -EPIPE;
 	}
 	uint32_t w = __atomic_load_n(&b->word, __ATOMIC_RELAXED);
+	uint32_t next = (w + 2) & BAR_GEN_MASK;
 	MPI_STORE(&b->count, 0);
-	bar_publish(b, (w + 2) & BAR_GEN_MASK);
+	/* A reset long ago may have named this generation number (they wrap
+	 * after 2^30): forget it, or this trip would read as a reset. */
+	if (MPI_LOAD(&b->reset_gen) == next)
+		MPI_STORE(&b->reset_gen, 0xffffffffu);
+	bar_publish(b, next);
 	mproc_lock_release(&b->lock);
 	return (int)idx;
 }
@@ -122,7 +137,7 @@ int mproc_barrier_wait(struct mproc_barrier *b, int64_t timeout_ns, int (*action
 	if (!b)
 		return -EINVAL;
 	int64_t deadline = mproc_deadline(timeout_ns);
-	int rc = bar_lock(b);
+	int rc = bar_lock(b, deadline);
 	if (rc < 0)
 		return rc;
 	uint32_t w = __atomic_load_n(&b->word, __ATOMIC_RELAXED);
@@ -146,7 +161,8 @@ int mproc_barrier_wait(struct mproc_barrier *b, int64_t timeout_ns, int (*action
 	if (rc != -ETIMEDOUT)
 		return rc < 0 ? rc : (int)idx;
 	/* Our timeout breaks the barrier, unless it tripped meanwhile. */
-	if ((rc = bar_lock(b)) < 0)
+	/* Deciding must not be cut short: wait for the lock without limit. */
+	if ((rc = bar_lock(b, MPROC_FOREVER)) < 0)
 		return rc;
 	int out = bar_outcome(b, __atomic_load_n(&b->word, __ATOMIC_RELAXED), gen);
 	if (out == 0)
@@ -159,7 +175,7 @@ int mproc_barrier_abort(struct mproc_barrier *b)
 {
 	if (!b)
 		return -EINVAL;
-	int rc = bar_lock(b);
+	int rc = bar_lock(b, MPROC_FOREVER);
 	if (rc < 0)
 		return rc;
 	bar_break(b);
@@ -171,7 +187,7 @@ int mproc_barrier_reset(struct mproc_barrier *b)
 {
 	if (!b)
 		return -EINVAL;
-	int rc = bar_lock(b);
+	int rc = bar_lock(b, MPROC_FOREVER);
 	if (rc < 0)
 		return rc;
 	uint32_t w = __atomic_load_n(&b->word, __ATOMIC_RELAXED);

@@ -35,9 +35,13 @@ int mproc_cond_open(struct mproc_region *r, const char *name, unsigned kind,
 		return -EINVAL;
 	int rc = mproc_region_object(r, name, MPROC_TYPE_COND, sizeof(struct mproc_cond),
 				     cond_init_cb, &kind, &p);
-	if (rc >= 0 && out)
+	if (rc < 0)
+		return rc;
+	if (MPI_LOAD(&((struct mproc_cond *)p)->kind) != kind)
+		return -EEXIST;
+	if (out)
 		*out = p;
-	return rc < 0 ? rc : 0;
+	return 0;
 }
 
 static bool cond_plain(const struct mproc_cond *c)

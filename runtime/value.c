@@ -410,9 +410,9 @@ static int array_copy(struct mproc_array *a, uint64_t start, uint64_t count, voi
 	if (rc == -EOWNERDEAD)
 		mproc_rlock_consistent(&a->lock);
 	uint8_t *data = (uint8_t *)(a + 1);
-	if (out)
+	if (n && out)
 		memcpy(buf, data + off, n);
-	else
+	else if (n)
 		memcpy(data + off, buf, n);
 	mproc_rlock_release(&a->lock);
 	return 0;

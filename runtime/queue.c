@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue / SimpleQueue / JoinableQueue: a bounded MPMC ring of fixed slots
+ * with per-slot sequence numbers (Vyukov), where the claim is a CAS on the
+ * slot word that also records the claimer's identity:
+ *
+ *   word = seq (bits 0-31) | owner id (bits 32-62) | BUSY (bit 63)
+ *
+ * For position pos in slot pos % n:
+ *   seq == pos,   !BUSY   free: a producer may claim it
+ *   seq == pos,    BUSY   a producer (owner) is writing it
+ *   seq == pos+1, !BUSY   ready (owner SKIP_OWNER: an abandoned put, skip it)
+ *   seq == pos+1,  BUSY   a consumer (owner) is reading it
+ * A consumer frees the slot for the next lap with seq = pos + n.
+ *
+ * head and tail only say where to look; the claim on the slot decides, and
+ * whoever claims also helps head/tail forward with a CAS.  A claimer that
+ * dies leaves its id in the word: a waiter that has slept a poll period
+ * asks the registry, and turns a dead producer's slot into a skip and a
+ * dead consumer's slot into a free one.
+ *
+ * Waiting is the ring's protocol: count yourself in, membarrier, re-check,
+ * sleep on an event count that the other side bumps only when the count is
+ * non-zero.
+ */
+#include "internal.h"
+
+#include <mproc/queue.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUEUE_MAGIC 0x4555455543524d51ull
+#define QBUSY (1ull << 63)
+#define SKIP_OWNER 0x7fffffffu
+#define QPOLL_NS (50 * MPROC_NS_PER_MS)
+#define QMAX_SLOTS (1u << 24)
+#define WHERE_INLINE 0u
+#define WHERE_HEAP 1u
+
+struct mpi_queue {
+	uint64_t magic;
+	uint64_t check;
+	uint32_t nslots;
+	uint32_t slot_size;
+	uint32_t flags;
+	uint32_t pad0[9];
+	uint64_t tail;
+	uint64_t pad1[7];
+	uint64_t head;
+	uint64_t pad2[7];
+	uint32_t closed;
+	uint32_t ncons_wait;
+	uint32_t nprod_wait;
+	struct mproc_ec not_empty;
+	struct mproc_ec not_full;
+	uint32_t unfinished;
+	struct mproc_ec done;
+	uint32_t pad3[9];
+	/* nslots slots of slot_size bytes follow */
+};
+
+struct qslot {
+	uint64_t word;
+	uint32_t len;
+	uint32_t where;
+	uint64_t heap_off;
+	/* inline payload follows */
+};
+
+struct mproc_queue {
+	struct mpi_queue *q;
+	struct mproc_region *r;
+	uint8_t *slots;
+	uint32_t nslots, slot_size, inline_max, flags;
+};
+
+_Static_assert(sizeof(struct mpi_queue) == 256, "queue header layout");
+
+static uint64_t qword(uint64_t seq, uint32_t owner, bool busy)
+{
+	return (uint32_t)seq | ((uint64_t)(owner & 0x7fffffffu) << 32) | (busy ? QBUSY : 0);
+}
+static uint32_t wseq(uint64_t w) { return (uint32_t)w; }
+static uint32_t wowner(uint64_t w) { return (uint32_t)(w >> 32) & 0x7fffffffu; }
+static bool wbusy(uint64_t w) { return w & QBUSY; }
+
+static uint64_t queue_check(uint32_t n, uint32_t ss, uint32_t flags)
+{
+	uint64_t x = QUEUE_MAGIC ^ ((uint64_t)n << 32) ^ ((uint64_t)ss << 8) ^ flags;
+	x ^= x >> 31;
+	return x * 0x9e3779b97f4a7c15ull;
+}
+
+static struct qslot *slot_at(const struct mproc_queue *h, uint64_t pos)
+{
+	return (struct qslot *)(h->slots + (size_t)(pos % h->nslots) * h->slot_size);
+}
+
+/* ---- creation ---- */
+
+struct qgeom {
+	uint32_t nslots, slot_size, flags;
+};
+
+static int geometry(const struct mproc_queue_opts *o, struct qgeom *g)
+{
+	uint32_t inl = o && o->slot_bytes ? o->slot_bytes : 64;
+	if (inl > 65536)
+		return -EINVAL;
+	g->slot_size = (uint32_t)((sizeof(struct qslot) + inl + 63) & ~63u);
+	uint64_t n = o && o->maxsize ? o->maxsize : 0;
+	if (!n && o && o->capacity_bytes)
+		n = o->capacity_bytes / g->slot_size;
+	if (!n && !(o && o->capacity_bytes))
+		n = 1024;
+	if (n == 0 || n > QMAX_SLOTS)
+		return -EINVAL;
+	g->nslots = (uint32_t)n;
+	g->flags = o ? (o->flags & MPROC_QUEUE_JOINABLE) : 0;
+	return 0;
+}
+
+static size_t queue_bytes(const struct qgeom *g)
+{
+	return sizeof(struct mpi_queue) + (size_t)g->nslots * g->slot_size;
+}
+
+static int queue_init_cb(void *obj, size_t size, void *arg)
+{
+	const struct qgeom *g = arg;
+	struct mpi_queue *q = obj;
+	memset(q, 0, sizeof *q);
+	q->nslots = g->nslots;
+	q->slot_size = g->slot_size;
+	q->flags = g->flags;
+	uint8_t *slots = (uint8_t *)(q + 1);
+	for (uint32_t i = 0; i < g->nslots; i++) {
+		struct qslot *s = (struct qslot *)(slots + (size_t)i * g->slot_size);
+		s->word = qword(i, 0, false);
+	}
+	q->check = queue_check(g->nslots, g->slot_size, g->flags);
+	q->magic = QUEUE_MAGIC;
+	return 0;
+}
+
+int mproc_queue_open(struct mproc_region *r, const char *name,
+		     const struct mproc_queue_opts *opts, struct mproc_queue **out)
+{
+	struct qgeom g;
+	void *obj;
+	size_t size;
+	if (!out)
+		return -EINVAL;
+	int rc = geometry(opts, &g);
+	if (rc < 0)
+		return rc;
+	rc = mproc_region_object(r, name, MPROC_TYPE_QUEUE, queue_bytes(&g), queue_init_cb, &g, &obj);
+	if (rc < 0)
+		return rc;
+	if ((rc = mproc_region_lookup(r, name, MPROC_TYPE_QUEUE, &obj, &size)) < 0)
+		return rc;
+	struct mpi_queue *q = obj;
+	/* Validate once; the handle keeps the geometry. */
+	struct qgeom have = {MPI_LOAD(&q->nslots), MPI_LOAD(&q->slot_size), MPI_LOAD(&q->flags)};
+	if (MPI_LOAD(&q->magic) != QUEUE_MAGIC ||
+	    MPI_LOAD(&q->check) != queue_check(have.nslots, have.slot_size, have.flags) ||
+	    have.nslots == 0 || have.nslots > QMAX_SLOTS || have.slot_size < sizeof(struct qslot) + 8 ||
+	    have.slot_size % 64 || queue_bytes(&have) > size)
+		return -EBADMSG;
+	struct mproc_queue *h = calloc(1, sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	h->q = q;
+	h->r = r;
+	h->slots = (uint8_t *)(q + 1);
+	h->nslots = have.nslots;
+	h->slot_size = have.slot_size;
+	h->inline_max = have.slot_size - (uint32_t)sizeof(struct qslot);
+	h->flags = have.flags;
+	*out = h;
+	return 0;
+}
+
+void mproc_queue_free(struct mproc_queue *h)
+{
+	free(h);
+}
+
+/* ---- waiting ---- */
+
+/*
+ * Sleeps until the other side bumps ec or a poll period passes.  Returns 0
+ * when woken (or the condition already holds), 1 when the poll period ran
+ * out (time to check for dead claimers), -ETIMEDOUT.
+ */
+static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
+		  bool (*ready)(struct mproc_queue *), int64_t deadline)
+{
+	int64_t now = mproc_now_ns();
+	if (deadline != MPROC_FOREVER && now >= deadline)
+		return -ETIMEDOUT;
+	int64_t until = now + QPOLL_NS;
+	if (deadline != MPROC_FOREVER && deadline < until)
+		until = deadline;
+	__atomic_fetch_add(nwait, 1, __ATOMIC_SEQ_CST);
+	(void)mpi_membarrier();
+	uint32_t v = mproc_ec_value(ec);
+	int rc = ready(h) ? 0 : mproc_ec_wait(ec, v, until, NULL);
+	__atomic_fetch_sub(nwait, 1, __ATOMIC_RELAXED);
+	if (rc == -ETIMEDOUT)
+		return (deadline != MPROC_FOREVER && until == deadline) ? -ETIMEDOUT : 1;
+	return 0;
+}
+
+static void q_nudge(uint32_t *nwait, struct mproc_ec *ec)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(nwait, __ATOMIC_RELAXED))
+		mproc_ec_inc(ec);
+}
+
+static bool q_closed(const struct mproc_queue *h)
+{
+	return __atomic_load_n(&h->q->closed, __ATOMIC_ACQUIRE) != 0;
+}
+
+static bool prod_ready(struct mproc_queue *h)
+{
+	uint64_t pos = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
+	return q_closed(h) || wseq(w) == (uint32_t)pos;
+}
+
+static bool cons_ready(struct mproc_queue *h)
+{
+	/* Not ready while the slot at head is free or still being written: a
+	 * writer that died there is found only by sleeping a poll period. */
+	uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
+	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
+	return wseq(w) != (uint32_t)pos || q_closed(h);
+}
+
+/* A claimer that is gone (or an id that cannot exist) will never finish. */
+static bool owner_gone(uint32_t owner)
+{
+	if (owner == 0 || owner == SKIP_OWNER)
+		return false;
+	int alive = mproc_id_alive(owner);
+	return alive == 0 || alive == -EINVAL;
+}
+
+/* ---- put ---- */
+
+/* Claims a slot: returns its position, or -EAGAIN (full), -EPIPE. */
+static int64_t put_claim(struct mproc_queue *h, uint32_t self, bool check_dead)
+{
+	for (int spins = 0; spins < 1000; spins++) {
+		if (q_closed(h))
+			return -EPIPE;
+		uint64_t pos = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+		struct qslot *s = slot_at(h, pos);
+		uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
+		int32_t d = (int32_t)(wseq(w) - (uint32_t)pos);
+		if (d == 0 && !wbusy(w)) {
+			/* Acquire: the consumer's reads of the last lap are done. */
+			if (__atomic_compare_exchange_n(&s->word, &w, qword(pos, self, true), false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+				uint64_t p = pos;
+				__atomic_compare_exchange_n(&h->q->tail, &p, pos + 1, false,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				return (int64_t)pos;
+			}
+			continue;
+		}
+		if (d == 0) {	/* another producer has pos: help tail on */
+			__atomic_compare_exchange_n(&h->q->tail, &pos, pos + 1, false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (d > 0 || __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE) != pos)
+			continue;	/* stale view */
+		/* The slot still holds last lap's item: full, unless its reader
+		 * died reading it. */
+		if (check_dead && wbusy(w) && wseq(w) == (uint32_t)(pos - h->nslots + 1) &&
+		    owner_gone(wowner(w)))
+			__atomic_compare_exchange_n(&s->word, &w, qword(pos, 0, false), false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		return -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
+static int put_fill(struct mproc_queue *h, struct qslot *s, const void *buf, size_t len,
+		    int64_t heap_off)
+{
+	s->len = (uint32_t)len;
+	if (heap_off > 0) {
+		s->where = WHERE_HEAP;
+		s->heap_off = (uint64_t)heap_off;
+	} else {
+		s->where = WHERE_INLINE;
+		s->heap_off = 0;
+		memcpy(s + 1, buf, len);
+	}
+	return 0;
+}
+
+int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t timeout_ns)
+{
+	if (!h || (!buf && len) || len > UINT32_MAX)
+		return -EINVAL;
+	int64_t me = mpi_self_slow();
+	if (me < 0)
+		return (int)me;
+	int64_t heap_off = 0;
+	if (len > h->inline_max) {
+		/* One copy into the heap, now: the item then outlives us. */
+		heap_off = mproc_region_alloc_off(h->r, len);
+		if (heap_off < 0)
+			return (int)heap_off;
+		memcpy((uint8_t *)mproc_region_base(h->r) + heap_off, buf, len);
+	}
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	bool check_dead = false;
+	int64_t pos;
+	for (;;) {
+		pos = put_claim(h, (uint32_t)me, check_dead);
+		if (pos >= 0 || pos != -EAGAIN || deadline == 0)
+			break;
+		int rc = q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
+		if (rc == -ETIMEDOUT) {
+			pos = rc;
+			break;
+		}
+		check_dead = rc == 1;
+	}
+	if (pos < 0) {
+		if (heap_off > 0)
+			mproc_region_free_off(h->r, (uint64_t)heap_off);
+		return (int)pos;
+	}
+	struct qslot *s = slot_at(h, (uint64_t)pos);
+	put_fill(h, s, buf, len, heap_off);
+	if (h->flags & MPROC_QUEUE_JOINABLE)
+		__atomic_fetch_add(&h->q->unfinished, 1, __ATOMIC_RELAXED);
+	/* Release: the item is visible to whoever sees the slot ready. */
+	__atomic_store_n(&s->word, qword((uint64_t)pos + 1, 0, false), __ATOMIC_RELEASE);
+	q_nudge(&h->q->ncons_wait, &h->q->not_empty);
+	return 0;
+}
+
+/* ---- get ---- */
+
+/* Claims the item at head: its position, or -EAGAIN (empty), -EPIPE,
+ * -EMSGSIZE (too long for cap: *need set, item left). */
+static int64_t get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *need,
+			 bool check_dead)
+{
+	for (int spins = 0; spins < 1000; spins++) {
+		uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
+		struct qslot *s = slot_at(h, pos);
+		uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
+		if (wseq(w) == (uint32_t)(pos + 1) && !wbusy(w)) {
+			if (wowner(w) == SKIP_OWNER) {	/* abandoned: free it, move on */
+				if (__atomic_compare_exchange_n(&s->word, &w,
+								qword(pos + h->nslots, 0, false), false,
+								__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+					__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
+								    __ATOMIC_RELEASE,
+								    __ATOMIC_RELAXED);
+				continue;
+			}
+			uint32_t len = MPI_LOAD(&s->len);
+			if (len > cap && __atomic_load_n(&s->word, __ATOMIC_ACQUIRE) == w) {
+				if (need)
+					*need = len;
+				return -EMSGSIZE;
+			}
+			if (__atomic_compare_exchange_n(&s->word, &w, qword(pos + 1, self, true), false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+				uint64_t p = pos;
+				__atomic_compare_exchange_n(&h->q->head, &p, pos + 1, false,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				return (int64_t)pos;
+			}
+			continue;
+		}
+		if (wseq(w) == (uint32_t)(pos + 1)) {	/* another reader has it */
+			__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (wseq(w) != (uint32_t)pos ||
+		    __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) != pos)
+			continue;	/* stale view */
+		if (wbusy(w)) {	/* being written */
+			if (check_dead && owner_gone(wowner(w)))
+				__atomic_compare_exchange_n(&s->word, &w,
+							    qword(pos + 1, SKIP_OWNER, false), false,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+			return -EAGAIN;
+		}
+		/* Empty.  Closed and nothing in flight (tail == head): the end. */
+		if (q_closed(h) && __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE) == pos)
+			return -EPIPE;
+		return -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
+static ssize_t get_copy(struct mproc_queue *h, struct qslot *s, void *buf, size_t cap)
+{
+	uint32_t len = MPI_LOAD(&s->len), where = MPI_LOAD(&s->where);
+	if (len > cap)
+		return -EBADMSG;	/* changed under our claim: hostile */
+	if (where == WHERE_INLINE) {
+		if (len > h->inline_max)
+			return -EBADMSG;
+		memcpy(buf, s + 1, len);
+		return len;
+	}
+	uint64_t off = MPI_LOAD(&s->heap_off);
+	int64_t usable = h->r ? mproc_region_alloc_size(h->r, off) : -EINVAL;
+	if (where != WHERE_HEAP || usable < (int64_t)len)
+		return -EBADMSG;
+	memcpy(buf, (uint8_t *)mproc_region_base(h->r) + off, len);
+	mproc_region_free_off(h->r, off);
+	return len;
+}
+
+ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *need,
+			int64_t timeout_ns)
+{
+	if (!h || (!buf && cap))
+		return -EINVAL;
+	int64_t me = mpi_self_slow();
+	if (me < 0)
+		return me;
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	bool check_dead = false;
+	int64_t pos;
+	for (;;) {
+		pos = get_claim(h, (uint32_t)me, cap, need, check_dead);
+		if (pos >= 0 || pos != -EAGAIN || deadline == 0)
+			break;
+		int rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
+		if (rc == -ETIMEDOUT)
+			return rc;
+		check_dead = rc == 1;
+	}
+	if (pos < 0)
+		return pos;
+	struct qslot *s = slot_at(h, (uint64_t)pos);
+	ssize_t n = get_copy(h, s, buf, cap);
+	/* Release: our reads of the slot are done before it is reused. */
+	__atomic_store_n(&s->word, qword((uint64_t)pos + h->nslots, 0, false), __ATOMIC_RELEASE);
+	q_nudge(&h->q->nprod_wait, &h->q->not_full);
+	return n;
+}
+
+/* ---- state, close, join ---- */
+
+int64_t mproc_queue_qsize(const struct mproc_queue *h)
+{
+	uint64_t t = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+	uint64_t hd = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
+	return t >= hd && t - hd <= h->nslots ? (int64_t)(t - hd) : -EBADMSG;
+}
+
+bool mproc_queue_empty(const struct mproc_queue *h)
+{
+	return mproc_queue_qsize(h) == 0;
+}
+
+bool mproc_queue_full(const struct mproc_queue *h)
+{
+	return mproc_queue_qsize(h) >= (int64_t)h->nslots;
+}
+
+uint32_t mproc_queue_maxsize(const struct mproc_queue *h)
+{
+	return h->nslots;
+}
+
+int mproc_queue_close(struct mproc_queue *h)
+{
+	if (!h)
+		return -EINVAL;
+	__atomic_store_n(&h->q->closed, 1, __ATOMIC_SEQ_CST);
+	mproc_ec_inc(&h->q->not_empty);
+	mproc_ec_inc(&h->q->not_full);
+	return 0;
+}
+
+int mproc_queue_task_done(struct mproc_queue *h)
+{
+	if (!h || !(h->flags & MPROC_QUEUE_JOINABLE))
+		return -EINVAL;
+	uint32_t v = __atomic_load_n(&h->q->unfinished, __ATOMIC_RELAXED);
+	do {
+		if (v == 0 || v > 0x7fffffffu)
+			return -EOVERFLOW;
+	} while (!__atomic_compare_exchange_n(&h->q->unfinished, &v, v - 1, false, __ATOMIC_SEQ_CST,
+					      __ATOMIC_RELAXED));
+	if (v == 1)
+		mproc_ec_inc(&h->q->done);
+	return 0;
+}
+
+int mproc_queue_join(struct mproc_queue *h, int64_t timeout_ns)
+{
+	if (!h || !(h->flags & MPROC_QUEUE_JOINABLE))
+		return -EINVAL;
+	int64_t deadline = mproc_deadline(timeout_ns);
+	for (;;) {
+		uint32_t v = mproc_ec_value(&h->q->done);
+		if (__atomic_load_n(&h->q->unfinished, __ATOMIC_SEQ_CST) == 0)
+			return 0;
+		if (deadline == 0)
+			return -ETIMEDOUT;
+		if (mproc_ec_wait(&h->q->done, v, deadline, NULL) == -ETIMEDOUT)
+			return __atomic_load_n(&h->q->unfinished, __ATOMIC_SEQ_CST) == 0 ? 0
+											 : -ETIMEDOUT;
+	}
+}
+
+int64_t mproc_queue_unfinished(const struct mproc_queue *h)
+{
+	if (!h || !(h->flags & MPROC_QUEUE_JOINABLE))
+		return -EINVAL;
+	return __atomic_load_n(&h->q->unfinished, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue, JoinableQueue: the seeds' producers/consumers (3 x 2) ending by
+ * close instead of poison pills, the seeds' deadlock that must not exist (a
+ * child puts a 1 MB item and exits before anyone gets), JoinableQueue's
+ * task_done/join, exactly-once delivery with many processes on 2 CPUs, and
+ * producers and consumers killed in the middle of their calls.
+ */
+#include "harness.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static struct mproc_region *R;
+
+struct book {
+	uint32_t seen[8][65536 / 32];	/* per producer: bitmap of sequence numbers */
+	uint32_t dup, bad, got;
+	uint32_t per_consumer[8];
+};
+static struct book *B;
+
+static struct mproc_queue *open_q(const char *name, uint32_t maxsize, uint32_t flags)
+{
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = maxsize, .flags = flags};
+	T_OK(mproc_queue_open(R, name, &o, &q));
+	return q;
+}
+
+static void test_basics(void)
+{
+	struct mproc_queue *q = open_q("basics", 3, 0);
+	char buf[256];
+	T_EQ(mproc_queue_maxsize(q), 3);
+	T_ASSERT(mproc_queue_empty(q));
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, 0), -EAGAIN);	/* get_nowait */
+	int64_t dl = mproc_now_ns() + 10 * MPROC_NS_PER_MS;
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, 10 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	T_ASSERT(mproc_now_ns() >= dl);
+	T_OK(mproc_queue_put(q, "a", 1, 0));
+	T_OK(mproc_queue_put(q, "bb", 2, 0));
+	T_OK(mproc_queue_put(q, "ccc", 3, 0));
+	T_ASSERT(mproc_queue_full(q));
+	T_EQ(mproc_queue_qsize(q), 3);
+	T_EQ(mproc_queue_put(q, "d", 1, 0), -EAGAIN);	/* put_nowait: Full */
+	T_EQ(mproc_queue_put(q, "d", 1, 10 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	size_t need = 0;
+	T_EQ(mproc_queue_get(q, buf, 0, &need, 0), -EMSGSIZE);
+	T_EQ(need, 1);
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, 0), 1);
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, 0), 2);
+	T_ASSERT(memcmp(buf, "bb", 2) == 0);
+	/* a long item goes through the heap */
+	char big[5000];
+	memset(big, 'z', sizeof big);
+	T_OK(mproc_queue_put(q, big, sizeof big, 0));
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, 0), 3);
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, &need, 0), -EMSGSIZE);
+	T_EQ(need, 5000);
+	char out[5000];
+	T_EQ(mproc_queue_get(q, out, sizeof out, NULL, 0), 5000);
+	T_ASSERT(memcmp(out, big, sizeof big) == 0);
+	T_OK(mproc_queue_close(q));
+	T_EQ(mproc_queue_put(q, "x", 1, 0), -EPIPE);
+	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, MPROC_FOREVER), -EPIPE);
+	T_EQ(mproc_queue_task_done(q), -EINVAL);	/* not joinable */
+	struct mproc_queue *bad;
+	struct mproc_queue_opts o = {.maxsize = 1u << 30};
+	T_EQ(mproc_queue_open(R, "huge", &o, &bad), -EINVAL);
+	mproc_queue_free(q);
+}
+
+/* ---- the seeds' producers and consumers, ended by close ---- */
+
+struct role {
+	int id;
+	long count;
+	const char *name;
+};
+
+static int producer(void *arg)
+{
+	struct role *r = arg;
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 64};
+	if (mproc_queue_open(R, r->name, &o, &q) < 0)
+		return 2;
+	unsigned seed = (unsigned)r->id * 31u + 7u;
+	uint8_t buf[300];
+	for (long i = 0; i < r->count; i++) {
+		size_t len = 8 + rand_r(&seed) % 200;
+		uint32_t hdr[2] = {(uint32_t)r->id, (uint32_t)i};
+		memcpy(buf, hdr, sizeof hdr);
+		for (size_t k = 8; k < len; k++)
+			buf[k] = (uint8_t)(hdr[1] * 7 + k);
+		if (mproc_queue_put(q, buf, len, MPROC_FOREVER) != 0)
+			return 3;
+	}
+	mproc_queue_free(q);
+	return 0;
+}
+
+static int consumer(void *arg)
+{
+	struct role *r = arg;
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 64};
+	if (mproc_queue_open(R, r->name, &o, &q) < 0)
+		return 2;
+	uint8_t buf[300];
+	uint32_t last[8];
+	memset(last, 0xff, sizeof last);
+	for (;;) {
+		ssize_t n = mproc_queue_get(q, buf, sizeof buf, NULL, MPROC_FOREVER);
+		if (n == -EPIPE)
+			break;
+		if (n < 8)
+			return 4;
+		uint32_t hdr[2];
+		memcpy(hdr, buf, sizeof hdr);
+		if (hdr[0] >= 8 || hdr[1] >= 65536)
+			return 5;
+		for (ssize_t k = 8; k < n; k++)
+			if (buf[k] != (uint8_t)(hdr[1] * 7 + k))
+				__atomic_fetch_add(&B->bad, 1, __ATOMIC_SEQ_CST);
+		/* in order per producer, as this consumer sees it */
+		if (last[hdr[0]] != 0xffffffffu && hdr[1] <= last[hdr[0]])
+			__atomic_fetch_add(&B->bad, 1, __ATOMIC_SEQ_CST);
+		last[hdr[0]] = hdr[1];
+		uint32_t bit = 1u << (hdr[1] % 32);
+		if (__atomic_fetch_or(&B->seen[hdr[0]][hdr[1] / 32], bit, __ATOMIC_SEQ_CST) & bit)
+			__atomic_fetch_add(&B->dup, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&B->got, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&B->per_consumer[r->id], 1, __ATOMIC_SEQ_CST);
+	}
+	mproc_queue_free(q);
+	return 0;
+}
+
+static void run_mpmc(const char *name, int np, int nc, long per)
+{
+	memset(B, 0, sizeof *B);
+	struct role pr[8], cr[8];
+	pid_t pp[8], cp[8];
+	for (int i = 0; i < nc; i++) {
+		cr[i] = (struct role){i, 0, name};
+		cp[i] = t_fork(consumer, &cr[i], 100);
+	}
+	for (int i = 0; i < np; i++) {
+		pr[i] = (struct role){i, per, name};
+		pp[i] = t_fork(producer, &pr[i], 100);
+	}
+	for (int i = 0; i < np; i++)
+		T_EQ(t_join(pp[i]), 0);
+	struct mproc_queue *q = open_q(name, 64, 0);
+	T_OK(mproc_queue_close(q));	/* no poison pills: close ends the consumers */
+	for (int i = 0; i < nc; i++)
+		T_EQ(t_join(cp[i]), 0);
+	T_EQ(B->got, (uint32_t)(np * per));
+	T_EQ(B->dup, 0);
+	T_EQ(B->bad, 0);
+	for (int p = 0; p < np; p++)
+		for (long s = 0; s < per; s++)
+			if (!(B->seen[p][s / 32] & (1u << (s % 32))))
+				T_FAIL("producer %d message %ld lost", p, s);
+	mproc_queue_free(q);
+}
+
+static void test_producers_consumers(void)
+{
+	run_mpmc("pc-3x2", 3, 2, t_scale(20000));
+	run_mpmc("pc-4x4", 4, 4, t_scale(15000));	/* 8 processes on 2 CPUs */
+}
+
+/* ---- the seeds' deadlock that must not exist ---- */
+
+static int put_big_and_exit(void *arg)
+{
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 4};
+	if (mproc_queue_open(R, "big", &o, &q) < 0)
+		return 2;
+	size_t n = 1 << 20;
+	uint8_t *buf = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 13);
+	return mproc_queue_put(q, buf, n, MPROC_FOREVER) == 0 ? 0 : 3;
+}
+
+static void test_join_before_get(void)
+{
+	pid_t p = t_fork(put_big_and_exit, NULL, 20);
+	T_EQ(t_join(p), 0);	/* joined before anyone got: no deadlock */
+	struct mproc_queue *q = open_q("big", 4, 0);
+	size_t n = 1 << 20;
+	uint8_t *buf = malloc(n);
+	T_EQ(mproc_queue_get(q, buf, n, NULL, 0), (ssize_t)n);
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] != (uint8_t)(i * 13))
+			T_FAIL("byte %zu", i);
+	free(buf);
+	mproc_queue_free(q);
+}
+
+/* ---- JoinableQueue ---- */
+
+static int worker_done(void *arg)
+{
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 16, .flags = MPROC_QUEUE_JOINABLE};
+	if (mproc_queue_open(R, "jq", &o, &q) < 0)
+		return 2;
+	for (;;) {
+		int v;
+		ssize_t n = mproc_queue_get(q, &v, sizeof v, NULL, MPROC_FOREVER);
+		if (n == -EPIPE)
+			return 0;
+		usleep(1000);
+		if (mproc_queue_task_done(q) != 0)
+			return 3;
+	}
+}
+
+static void test_joinable(void)
+{
+	struct mproc_queue *q = open_q("jq", 16, MPROC_QUEUE_JOINABLE);
+	T_EQ(mproc_queue_task_done(q), -EOVERFLOW);
+	T_EQ(mproc_queue_join(q, 0), 0);
+	pid_t w[2];
+	for (int i = 0; i < 2; i++)
+		w[i] = t_fork(worker_done, NULL, 30);
+	for (int i = 0; i < 40; i++)
+		T_OK(mproc_queue_put(q, &i, sizeof i, MPROC_FOREVER));
+	T_ASSERT(mproc_queue_unfinished(q) > 0);
+	T_OK(mproc_queue_join(q, 10 * MPROC_NS_PER_SEC));
+	T_EQ(mproc_queue_unfinished(q), 0);
+	T_EQ(mproc_queue_task_done(q), -EOVERFLOW);
+	T_OK(mproc_queue_close(q));
+	for (int i = 0; i < 2; i++)
+		T_EQ(t_join(w[i]), 0);
+	mproc_queue_free(q);
+}
+
+/* ---- kill -9 in the middle of puts and gets ---- */
+
+#define INCS 512
+#define PER_INC 65536
+struct ledger {
+	uint32_t committed[INCS][PER_INC / 32];	/* put returned 0 */
+	uint32_t received[INCS][PER_INC / 32];	/* a get returned it */
+	uint32_t incarnations, dup, bad, got, stop;
+};
+static struct ledger *G;
+
+static bool test_and_set(uint32_t *bits, uint32_t i)
+{
+	uint32_t bit = 1u << (i % 32);
+	return __atomic_fetch_or(&bits[i / 32], bit, __ATOMIC_SEQ_CST) & bit;
+}
+
+static int churn_producer(void *arg)
+{
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 32};
+	if (mproc_queue_open(R, "chaos", &o, &q) < 0)
+		return 2;
+	/* Every incarnation numbers its messages afresh under its own id. */
+	uint32_t inc = __atomic_fetch_add(&G->incarnations, 1, __ATOMIC_SEQ_CST);
+	if (inc >= INCS)
+		return 0;
+	uint8_t buf[200];
+	for (uint32_t i = 0; i < PER_INC && !__atomic_load_n(&G->stop, __ATOMIC_SEQ_CST); i++) {
+		uint32_t hdr[2] = {inc, i};
+		memcpy(buf, hdr, sizeof hdr);
+		size_t len = 8 + i % 150;
+		for (size_t k = 8; k < len; k++)
+			buf[k] = (uint8_t)(i + k);
+		int rc = mproc_queue_put(q, buf, len, 100 * MPROC_NS_PER_MS);
+		if (rc == 0)
+			test_and_set(G->committed[inc], i);
+		else if (rc != -ETIMEDOUT && rc != -EPIPE)
+			return 3;
+	}
+	return 0;
+}
+
+static int churn_consumer(void *arg)
+{
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 32};
+	if (mproc_queue_open(R, "chaos", &o, &q) < 0)
+		return 2;
+	uint8_t buf[200];
+	for (;;) {
+		ssize_t n = mproc_queue_get(q, buf, sizeof buf, NULL, 100 * MPROC_NS_PER_MS);
+		if (n == -EPIPE)
+			return 0;
+		if (n == -ETIMEDOUT)
+			continue;
+		uint32_t hdr[2];
+		if (n < 8)
+			return 4;
+		memcpy(hdr, buf, sizeof hdr);
+		bool ok = hdr[0] < INCS && hdr[1] < PER_INC && (size_t)n == 8 + hdr[1] % 150;
+		for (ssize_t k = 8; ok && k < n; k++)
+			ok = buf[k] == (uint8_t)(hdr[1] + k);
+		if (!ok) {
+			__atomic_fetch_add(&G->bad, 1, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		if (test_and_set(G->received[hdr[0]], hdr[1]))
+			__atomic_fetch_add(&G->dup, 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&G->got, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void test_kill_in_the_middle(void)
+{
+	G = t_shared(sizeof *G);
+	enum { P = 3, Cn = 3 };
+	pid_t p[P], c[Cn];
+	for (int i = 0; i < P; i++)
+		p[i] = t_fork(churn_producer, NULL, 60);
+	for (int i = 0; i < Cn; i++)
+		c[i] = t_fork(churn_consumer, NULL, 60);
+	unsigned seed = 5;
+	int kills = (int)t_scale(200), pk = 0, ck = 0;
+	for (int k = 0; k < kills; k++) {
+		usleep(1000 + rand_r(&seed) % 4000);
+		bool prod = rand_r(&seed) % 2;
+		int v = (int)(rand_r(&seed) % 3);
+		pid_t *arr = prod ? p : c;
+		kill(arr[v], SIGKILL);
+		T_EQ(t_join(arr[v]), -SIGKILL);
+		prod ? pk++ : ck++;
+		arr[v] = t_fork(prod ? churn_producer : churn_consumer, NULL, 60);
+	}
+	/* still moving after all those deaths */
+	uint32_t before = __atomic_load_n(&G->got, __ATOMIC_SEQ_CST);
+	usleep(300000);
+	T_ASSERT(__atomic_load_n(&G->got, __ATOMIC_SEQ_CST) > before);
+	__atomic_store_n(&G->stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < P; i++)
+		T_EQ(t_join(p[i]), 0);
+	struct mproc_queue *q = open_q("chaos", 32, 0);
+	T_OK(mproc_queue_close(q));	/* consumers drain, then see -EPIPE */
+	for (int i = 0; i < Cn; i++)
+		T_EQ(t_join(c[i]), 0);
+	long lost = 0, invented = 0;
+	for (uint32_t inc = 0; inc < INCS; inc++)
+		for (uint32_t w = 0; w < PER_INC / 32; w++) {
+			lost += __builtin_popcount(G->committed[inc][w] & ~G->received[inc][w]);
+			invented += __builtin_popcount(G->received[inc][w] & ~G->committed[inc][w]);
+		}
+	fprintf(stderr, "   %d kills (%d producers, %d consumers), %u delivered, %ld lost "
+		"with a killed consumer, %ld delivered from a producer killed before it "
+		"could record its put\n", kills, pk, ck, G->got, lost, invented);
+	T_EQ(G->dup, 0);
+	T_EQ(G->bad, 0);
+	T_ASSERT(lost <= ck);	/* at most the one a killed consumer held */
+	T_ASSERT(invented <= pk);
+	mproc_queue_free(q);
+}
+
+int main(void)
+{
+	t_watchdog(110);
+	B = t_shared(sizeof *B);
+	T_OK(mproc_region_create(&R, NULL, 64 << 20, 0));
+	T_RUN(test_basics);
+	T_RUN(test_join_before_get);
+	T_RUN(test_joinable);
+	T_RUN(test_producers_consumers);
+	T_RUN(test_kill_in_the_middle);
+	mproc_region_close(R);
+	return 0;
+}
