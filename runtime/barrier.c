@@ -73,6 +73,10 @@ static int bar_lock(struct mproc_barrier *b, int64_t deadline)
 	int rc = mproc_lock_acquire(&b->lock, left);
 	if (rc == -EAGAIN)
 		rc = -ETIMEDOUT;
+	/* bar_lock always repairs a dead holder's lock, so an unrecoverable
+	 * internal lock can only be corruption. */
+	if (rc == -ENOTRECOVERABLE)
+		rc = -EBADMSG;
 	if (rc == -EOWNERDEAD) {
 		/* Someone died mid-update: the count cannot be trusted. */
 		bar_break(b);

@@ -300,7 +300,8 @@ static int put_fill(struct mproc_queue *h, struct qslot *s, const void *buf, siz
 	} else {
 		s->where = WHERE_INLINE;
 		s->heap_off = 0;
-		memcpy(s + 1, buf, len);
+		if (len)
+			memcpy(s + 1, buf, len);
 	}
 	return 0;
 }
@@ -416,7 +417,8 @@ static ssize_t get_copy(struct mproc_queue *h, struct qslot *s, void *buf, size_
 	if (where == WHERE_INLINE) {
 		if (len > h->inline_max)
 			return -EBADMSG;
-		memcpy(buf, s + 1, len);
+		if (len)
+			memcpy(buf, s + 1, len);
 		return len;
 	}
 	uint64_t off = MPI_LOAD(&s->heap_off);

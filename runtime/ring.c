@@ -245,7 +245,8 @@ int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t 
 	int64_t at = prod_place(p, len, deadline);
 	if (at < 0)
 		return (int)at;
-	memcpy(p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR, buf, len);
+	if (len)	/* buf may be NULL for an empty message */
+		memcpy(p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR, buf, len);
 	prod_publish(p, (uint64_t)at, len);
 	return 0;
 }
@@ -385,7 +386,8 @@ ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *ne
 			*need = (size_t)n;
 		return -EMSGSIZE;
 	}
-	memcpy(buf, p->data + (at & (p->capacity - 1)) + REC_HDR, (size_t)n);
+	if (n)
+		memcpy(buf, p->data + (at & (p->capacity - 1)) + REC_HDR, (size_t)n);
 	cons_consume(p, next);
 	return n;
 }

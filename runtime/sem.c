@@ -91,6 +91,8 @@ int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 		return -EINVAL;
 	if (sem_try(s))
 		return 0;
+	if (__atomic_load_n(&s->value, __ATOMIC_RELAXED) > SEM_VALUE_MAX)
+		return -EBADMSG;	/* never handed out, never waited on */
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0)
 		return -EAGAIN;
@@ -102,6 +104,8 @@ int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 				mproc_spin_parked(&s->spin, mproc_now_ns() - t0);
 			return 0;
 		}
+		if (__atomic_load_n(&s->value, __ATOMIC_RELAXED) > SEM_VALUE_MAX)
+			return -EBADMSG;
 		if (!slept && mproc_spin_while_eq(&s->value, 0, &s->spin))
 			continue;
 		slept = true;
@@ -123,6 +127,8 @@ int mproc_sem_release_n(struct mproc_sem *s, uint32_t n)
 	uint32_t limit = bound ? (bound & SEM_VALUE_MAX) : SEM_VALUE_MAX;
 	uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
 	do {
+		if (v > SEM_VALUE_MAX)
+			return -EBADMSG;
 		if (v > limit || n > limit - v)
 			return -EOVERFLOW;
 		/* seq_cst: release for the acquirer, and the full fence that

@@ -267,8 +267,11 @@ static int churn_producer(void *arg)
 		return 2;
 	/* Every incarnation numbers its messages afresh under its own id. */
 	uint32_t inc = __atomic_fetch_add(&G->incarnations, 1, __ATOMIC_SEQ_CST);
-	if (inc >= INCS)
+	if (inc >= INCS) {
+		while (!__atomic_load_n(&G->stop, __ATOMIC_SEQ_CST))
+			usleep(1000);
 		return 0;
+	}
 	uint8_t buf[200];
 	for (uint32_t i = 0; i < PER_INC && !__atomic_load_n(&G->stop, __ATOMIC_SEQ_CST); i++) {
 		uint32_t hdr[2] = {inc, i};
@@ -282,6 +285,9 @@ static int churn_producer(void *arg)
 		else if (rc != -ETIMEDOUT && rc != -EPIPE)
 			return 3;
 	}
+	/* Out of numbers: idle until the end, so a kill still finds us. */
+	while (!__atomic_load_n(&G->stop, __ATOMIC_SEQ_CST))
+		usleep(1000);
 	return 0;
 }
 

@@ -52,7 +52,9 @@ static void test_sem_errors(void)
 	/* hostile value: never handed out as a token */
 	s.value = 0x90000000u;
 	T_EQ(mproc_sem_get_value(&s), -EBADMSG);
-	T_EQ(mproc_sem_acquire(&s, 0), -EAGAIN);
+	T_EQ(mproc_sem_acquire(&s, 0), -EBADMSG);
+	T_EQ(mproc_sem_acquire(&s, 10 * MPROC_NS_PER_MS), -EBADMSG);	/* no spinning on it */
+	T_EQ(mproc_sem_release(&s), -EBADMSG);
 	struct mproc_region *r;
 	struct mproc_sem *n1, *n2;
 	T_OK(mproc_region_create(&r, NULL, 1 << 20, 0));
@@ -66,6 +68,10 @@ static void test_sem_errors(void)
 /* KTV: Semaphore(4), 12 singers; a shared max counter proves the bound. */
 static int singer(void *arg)
 {
+	/* A start gate: all twelve queue up at once, so the room must fill. */
+	__atomic_add_fetch(&S->released, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&S->go, __ATOMIC_SEQ_CST))
+		usleep(200);
 	if (mproc_sem_acquire(&S->sem, MPROC_FOREVER) != 0)
 		return 2;
 	uint32_t now = __atomic_add_fetch(&S->inside, 1, __ATOMIC_SEQ_CST);
@@ -73,7 +79,7 @@ static int singer(void *arg)
 	while (now > m && !__atomic_compare_exchange_n(&S->max_inside, &m, now, false,
 						       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		;
-	usleep(5000 + (unsigned)getpid() % 5000);
+	usleep(20000 + (unsigned)getpid() % 5000);
 	__atomic_sub_fetch(&S->inside, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&S->entered, 1, __ATOMIC_SEQ_CST);
 	return mproc_sem_release(&S->sem) == 0 ? 0 : 3;
@@ -85,8 +91,12 @@ static void test_ktv(void)
 	T_OK(mproc_sem_init(&S->sem, 4));
 	pid_t p[12];
 	for (int round = 0; round < 3; round++) {
+		S->go = S->released = 0;
 		for (int i = 0; i < 12; i++)
 			p[i] = t_fork(singer, NULL, 20);
+		while (__atomic_load_n(&S->released, __ATOMIC_SEQ_CST) < 12)
+			usleep(200);
+		__atomic_store_n(&S->go, 1, __ATOMIC_SEQ_CST);
 		for (int i = 0; i < 12; i++)
 			T_EQ(t_join(p[i]), 0);
 	}
