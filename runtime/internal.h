@@ -170,6 +170,13 @@ int64_t mpi_self_slow(void);
 bool mpi_membarrier(void);
 uint32_t mpi_gettid(void);
 
+/* notify.c: readiness FIFOs for receiving ends */
+uint64_t mpi_notify_new_id(void);
+int mpi_notify_open_reader(uint64_t id, int *keep_writer);
+void mpi_notify_poke(uint64_t id, uint32_t *pending, int *fd_cache);
+void mpi_notify_rearm(int read_fd, uint32_t *pending);
+void mpi_notify_arm(uint32_t *armed);
+
 /* registry.c */
 int mpi_registry_attach(struct mproc_region *r);
 void mpi_registry_detach(struct mproc_region *r);

@@ -219,6 +219,15 @@ int mproc_conn_poll(struct mproc_conn *c, int64_t timeout_ns)
 	return mproc_ring_poll(&c->in, timeout_ns);
 }
 
+int mproc_conn_fileno(struct mproc_conn *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->closed || !c->readable)
+		return -EBADF;
+	return mproc_ring_fd(&c->in);
+}
+
 int mproc_conn_close(struct mproc_conn *c)
 {
 	if (!c)
@@ -231,5 +240,9 @@ int mproc_conn_close(struct mproc_conn *c)
 		mproc_ring_close_write(&c->out);	/* the peer drains, then EOF */
 	if (c->readable)
 		mproc_ring_close_read(&c->in);	/* the peer's sends fail */
+	if (c->readable)
+		mproc_ring_port_close(&c->in);
+	if (c->writable)
+		mproc_ring_port_close(&c->out);
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include <mproc/queue.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define QUEUE_MAGIC 0x4555455543524d51ull
 #define QBUSY (1ull << 63)
@@ -55,7 +56,11 @@ struct mpi_queue {
 	struct mproc_ec not_full;
 	uint32_t unfinished;
 	struct mproc_ec done;
-	uint32_t pad3[9];
+	uint32_t watch_armed;	/* a consumer polls a readiness fd (notify.c) */
+	uint32_t watch_pending;
+	uint32_t pad3a;
+	uint64_t watch_id;
+	uint32_t pad3[4];
 	/* nslots slots of slot_size bytes follow */
 };
 
@@ -72,6 +77,7 @@ struct mproc_queue {
 	struct mproc_region *r;
 	uint8_t *slots;
 	uint32_t nslots, slot_size, inline_max, flags;
+	int watch_fd, poke_fd;	/* readiness fd (consumer), cached FIFO writer */
 };
 
 _Static_assert(sizeof(struct mpi_queue) == 256, "queue header layout");
@@ -139,6 +145,7 @@ static int queue_init_cb(void *obj, size_t size, void *arg)
 		s->word = qword(i, 0, false);
 	}
 	q->check = queue_check(g->nslots, g->slot_size, g->flags);
+	q->watch_id = mpi_notify_new_id();
 	q->magic = QUEUE_MAGIC;
 	return 0;
 }
@@ -177,13 +184,27 @@ int mproc_queue_open(struct mproc_region *r, const char *name,
 	h->slot_size = have.slot_size;
 	h->inline_max = have.slot_size - (uint32_t)sizeof(struct qslot);
 	h->flags = have.flags;
+	h->watch_fd = h->poke_fd = -1;
 	*out = h;
 	return 0;
 }
 
 void mproc_queue_free(struct mproc_queue *h)
 {
+	if (!h)
+		return;
+	if (h->watch_fd >= 0)
+		close(h->watch_fd);
+	if (h->poke_fd >= 0)
+		close(h->poke_fd);
 	free(h);
+}
+
+static void q_poke(struct mproc_queue *h)
+{
+	if (__atomic_load_n(&h->q->watch_armed, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&h->q->watch_pending, __ATOMIC_RELAXED))
+		mpi_notify_poke(MPI_LOAD(&h->q->watch_id), &h->q->watch_pending, &h->poke_fd);
 }
 
 /* ---- waiting ---- */
@@ -347,6 +368,7 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 	/* Release: the item is visible to whoever sees the slot ready. */
 	__atomic_store_n(&s->word, qword((uint64_t)pos + 1, 0, false), __ATOMIC_RELEASE);
 	q_nudge(&h->q->ncons_wait, &h->q->not_empty);
+	q_poke(h);
 	return 0;
 }
 
@@ -439,10 +461,16 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 	if (me < 0)
 		return me;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	bool check_dead = false;
+	bool check_dead = false, rearmed = false;
 	int64_t pos;
 	for (;;) {
 		pos = get_claim(h, (uint32_t)me, cap, need, check_dead);
+		if (pos == -EAGAIN && h->watch_fd >= 0 && !rearmed) {
+			/* Empty while watched: drain the fd, re-arm, look again. */
+			mpi_notify_rearm(h->watch_fd, &h->q->watch_pending);
+			rearmed = true;
+			continue;
+		}
 		if (pos >= 0 || pos != -EAGAIN || deadline == 0)
 			break;
 		int rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
@@ -491,7 +519,30 @@ int mproc_queue_close(struct mproc_queue *h)
 	__atomic_store_n(&h->q->closed, 1, __ATOMIC_SEQ_CST);
 	mproc_ec_inc(&h->q->not_empty);
 	mproc_ec_inc(&h->q->not_full);
+	q_poke(h);	/* the end of the stream is readable too */
 	return 0;
+}
+
+int mproc_queue_fd(struct mproc_queue *h)
+{
+	if (!h)
+		return -EINVAL;
+	if (h->watch_fd >= 0)
+		return h->watch_fd;
+	int w = -1;
+	int fd = mpi_notify_open_reader(MPI_LOAD(&h->q->watch_id), &w);
+	if (fd < 0)
+		return fd;
+	h->watch_fd = fd;
+	if (h->poke_fd < 0)
+		h->poke_fd = w;
+	else
+		close(w);
+	mpi_notify_arm(&h->q->watch_armed);
+	mpi_notify_rearm(fd, &h->q->watch_pending);
+	if (cons_ready(h))
+		mpi_notify_poke(MPI_LOAD(&h->q->watch_id), &h->q->watch_pending, &h->poke_fd);
+	return fd;
 }
 
 int mproc_queue_task_done(struct mproc_queue *h)

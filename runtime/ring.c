@@ -18,6 +18,7 @@
 
 #include <mproc/ring.h>
 #include <string.h>
+#include <unistd.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the ring sleeps on the low half of 64-bit words: little-endian only"
@@ -70,6 +71,7 @@ int mproc_ring_init(struct mproc_ring *r, uint64_t capacity)
 	r->magic = RING_MAGIC;
 	r->capacity = cap;
 	r->check = ring_check(cap);
+	r->watch_id = mpi_notify_new_id();
 	return 0;
 }
 
@@ -86,6 +88,8 @@ int mproc_ring_port(struct mproc_rport *p, struct mproc_ring *r, size_t size)
 	p->ring = r;
 	p->data = (uint8_t *)(r + 1);
 	p->capacity = cap;
+	p->watch_fd = -1;
+	p->poke_fd = -1;
 	return 0;
 }
 
@@ -151,6 +155,15 @@ static void ring_nudge(uint32_t *flag, struct mproc_ec *ec)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(flag, __ATOMIC_RELAXED))
 		mproc_ec_inc(ec);
+}
+
+/* Makes a watched ring's readiness fd readable (notify.c's protocol). */
+static void ring_poke(struct mproc_rport *p)
+{
+	struct mproc_ring *r = p->ring;
+	if (__atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&r->watch_pending, __ATOMIC_RELAXED))
+		mpi_notify_poke(MPI_LOAD(&r->watch_id), &r->watch_pending, &p->poke_fd);
 }
 
 /* ---- producer ---- */
@@ -235,6 +248,7 @@ static void prod_publish(struct mproc_rport *p, uint64_t at, size_t len)
 	 * consumer that sees the new tail. */
 	__atomic_store_n(&p->ring->tail, at + rec_size(len), __ATOMIC_RELEASE);
 	ring_nudge(&p->ring->cons_waiting, &p->ring->data_ec);
+	ring_poke(p);
 }
 
 int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
@@ -339,10 +353,17 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 {
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool spun = false;
+	bool rearmed = false;
 	for (;;) {
 		ssize_t n = cons_next(p, at, next);
 		if (n != -EAGAIN)
 			return n;
+		if (p->watch_fd >= 0 && !rearmed) {
+			/* Empty while watched: drain the fd, re-arm, look again. */
+			mpi_notify_rearm(p->watch_fd, &p->ring->watch_pending);
+			rearmed = true;
+			continue;
+		}
 		if (closed_flags(p) & MPROC_RING_CLOSED_WRITE) {
 			/* Re-check: a record published before the close counts. */
 			n = cons_next(p, at, next);
@@ -424,6 +445,41 @@ static void ring_close(struct mproc_rport *p, uint32_t flag)
 	__atomic_fetch_or(&p->ring->closed, flag, __ATOMIC_SEQ_CST);
 	mproc_ec_inc(&p->ring->data_ec);
 	mproc_ec_inc(&p->ring->space_ec);
+	ring_poke(p);	/* end of stream is readable too */
+}
+
+int mproc_ring_fd(struct mproc_rport *p)
+{
+	if (!p || !p->ring)
+		return -EINVAL;
+	if (p->watch_fd >= 0)
+		return p->watch_fd;
+	int w = -1;
+	int fd = mpi_notify_open_reader(MPI_LOAD(&p->ring->watch_id), &w);
+	if (fd < 0)
+		return fd;
+	p->watch_fd = fd;
+	if (p->poke_fd < 0)
+		p->poke_fd = w;	/* also keeps the FIFO from reading as closed */
+	else
+		close(w);
+	mpi_notify_arm(&p->ring->watch_armed);
+	/* Anything already there must show: re-arm and poke if so. */
+	mpi_notify_rearm(fd, &p->ring->watch_pending);
+	if (cons_ready(p))
+		mpi_notify_poke(MPI_LOAD(&p->ring->watch_id), &p->ring->watch_pending, &p->poke_fd);
+	return fd;
+}
+
+void mproc_ring_port_close(struct mproc_rport *p)
+{
+	if (!p || !p->ring)
+		return;
+	if (p->watch_fd >= 0)
+		close(p->watch_fd);
+	if (p->poke_fd >= 0)
+		close(p->poke_fd);
+	p->watch_fd = p->poke_fd = -1;
 }
 
 void mproc_ring_close_write(struct mproc_rport *p)

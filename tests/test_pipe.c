@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -205,6 +206,67 @@ static void test_reader_killed(void)
 	T_EQ(c, 'z');
 }
 
+/* An event loop's consumer: poll() on the end's descriptor, then receive
+ * until -EAGAIN, which re-arms it. */
+static int poll_consumer(void *arg)
+{
+	long n = *(long *)arg, got = 0;
+	int fd = mproc_conn_fileno(&L);
+	if (fd < 0)
+		return 2;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, 5000);
+		if (pr != 1)
+			return 3;	/* readiness lost: a hang caught by the bound */
+		for (;;) {
+			long v;
+			ssize_t r = mproc_conn_recv(&L, &v, sizeof v, NULL, 0);
+			if (r == -EAGAIN)
+				break;
+			if (r == -EPIPE)
+				return got == n ? 0 : 4;
+			if (r != sizeof v || v != got)
+				return 5;
+			got++;
+		}
+	}
+}
+
+static void test_fileno_poll(void)
+{
+	new_pipe(4096, 0, &L, &R);
+	T_EQ(mproc_conn_fileno(&R), mproc_conn_fileno(&R));	/* stable */
+	struct mproc_conn rx, tx;
+	new_pipe(1024, MPROC_PIPE_SIMPLEX, &rx, &tx);
+	T_EQ(mproc_conn_fileno(&tx), -EBADF);	/* send-only */
+	long n = t_scale(50000);
+	pid_t c = t_fork(poll_consumer, &n, 60);
+	unsigned seed = 3;
+	for (long i = 0; i < n; i++) {
+		T_OK(mproc_conn_send(&R, &i, sizeof i, MPROC_FOREVER));
+		if (rand_r(&seed) % 512 == 0)
+			usleep(1000);	/* let the consumer go back to poll() */
+	}
+	T_OK(mproc_conn_close(&R));
+	T_EQ(t_join(c), 0);
+	/* an empty, watched end is not readable; a message makes it so */
+	new_pipe(1024, 0, &L, &R);
+	int fd = mproc_conn_fileno(&L);
+	T_ASSERT(fd >= 0);
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	T_EQ(poll(&pfd, 1, 0), 0);
+	T_OK(mproc_conn_send(&R, "m", 1, 0));
+	T_EQ(poll(&pfd, 1, 1000), 1);
+	char ch;
+	T_EQ(mproc_conn_recv(&L, &ch, 1, NULL, 0), 1);
+	T_EQ(mproc_conn_recv(&L, &ch, 1, NULL, 0), -EAGAIN);	/* re-arms */
+	T_EQ(poll(&pfd, 1, 0), 0);
+	T_OK(mproc_conn_close(&R));	/* EOF is readable */
+	T_EQ(poll(&pfd, 1, 1000), 1);
+	T_OK(mproc_conn_close(&L));
+}
+
 static void test_named(void)
 {
 	struct mproc_region *r;
@@ -228,6 +290,7 @@ int main(void)
 	T_RUN(test_recv_bytes_into);
 	T_RUN(test_reader_killed);
 	T_RUN(test_duplex_and_poll);
+	T_RUN(test_fileno_poll);
 	T_RUN(test_producer_consumers_eof);
 	return 0;
 }

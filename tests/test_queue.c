@@ -8,6 +8,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -203,6 +204,52 @@ static void test_join_before_get(void)
 	mproc_queue_free(q);
 }
 
+/* ---- a readiness fd for event loops ---- */
+
+static int epoll_style_consumer(void *arg)
+{
+	long n = *(long *)arg, got = 0;
+	struct mproc_queue *q;
+	struct mproc_queue_opts o = {.maxsize = 64};
+	if (mproc_queue_open(R, "polled", &o, &q) < 0)
+		return 2;
+	int fd = mproc_queue_fd(q);
+	if (fd < 0)
+		return 3;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 5000) != 1)
+			return 4;	/* readiness lost */
+		for (;;) {
+			long v;
+			ssize_t r = mproc_queue_get(q, &v, sizeof v, NULL, 0);
+			if (r == -EAGAIN)
+				break;
+			if (r == -EPIPE)
+				return got == n ? 0 : 5;
+			if (r != sizeof v || v != got)
+				return 6;
+			got++;
+		}
+	}
+}
+
+static void test_fd(void)
+{
+	struct mproc_queue *q = open_q("polled", 64, 0);
+	long n = t_scale(50000);
+	pid_t c = t_fork(epoll_style_consumer, &n, 60);
+	unsigned seed = 9;
+	for (long i = 0; i < n; i++) {
+		T_OK(mproc_queue_put(q, &i, sizeof i, MPROC_FOREVER));
+		if (rand_r(&seed) % 512 == 0)
+			usleep(1000);
+	}
+	T_OK(mproc_queue_close(q));
+	T_EQ(t_join(c), 0);
+	mproc_queue_free(q);
+}
+
 /* ---- JoinableQueue ---- */
 
 static int worker_done(void *arg)
@@ -377,6 +424,7 @@ int main(void)
 	T_RUN(test_basics);
 	T_RUN(test_join_before_get);
 	T_RUN(test_joinable);
+	T_RUN(test_fd);
 	T_RUN(test_producers_consumers);
 	T_RUN(test_kill_in_the_middle);
 	mproc_region_close(R);

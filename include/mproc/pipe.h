@@ -75,7 +75,10 @@ ssize_t mproc_conn_recv_bytes_into(struct mproc_conn *c, void *buf, size_t cap, 
 				   size_t *need, int64_t timeout_ns);
 /* 1 if a recv would not block (data, or end of stream), 0 on timeout. */
 int mproc_conn_poll(struct mproc_conn *c, int64_t timeout_ns);
-/* Closes this end for everyone. */
+/* A descriptor for poll/epoll, readable while a recv would not block
+ * (see mproc_ring_fd); -EBADF on a send-only or closed end. */
+int mproc_conn_fileno(struct mproc_conn *c);
+/* Closes this end for everyone (and this process's descriptors for it). */
 int mproc_conn_close(struct mproc_conn *c);
 
 #ifdef __cplusplus

@@ -57,6 +57,9 @@ bool mproc_queue_full(const struct mproc_queue *q);
 uint32_t mproc_queue_maxsize(const struct mproc_queue *q);
 /* No more puts (they get -EPIPE); gets drain what is there, then -EPIPE. */
 int mproc_queue_close(struct mproc_queue *q);
+/* A descriptor for poll/epoll, readable while an item (or the end of the
+ * stream) waits; get until -EAGAIN to re-arm it.  Owned by the handle. */
+int mproc_queue_fd(struct mproc_queue *q);
 
 /* JoinableQueue: each put counts an unfinished task, task_done finishes one
  * (-EOVERFLOW if none is unfinished), join waits until none is: 0 or

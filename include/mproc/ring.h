@@ -50,7 +50,11 @@ struct __attribute__((aligned(64))) mproc_ring {
 	uint32_t closed;	/* MPROC_RING_CLOSED_* */
 	struct mproc_ec data_ec;	/* bumped for a waiting consumer */
 	struct mproc_ec space_ec;	/* bumped for a waiting producer */
-	uint32_t pad3[11];
+	uint32_t watch_armed;		/* a reader polls a readiness fd */
+	uint32_t watch_pending;		/* a poke is in the fd, unread */
+	uint32_t pad3a;
+	uint64_t watch_id;		/* names the readiness FIFO */
+	uint32_t pad3[6];
 	struct mproc_spin spin[2];	/* 0: consumer's, 1: producer's */
 	uint32_t pad4[14];
 	/* capacity bytes of data follow */
@@ -76,6 +80,8 @@ struct mproc_rport {
 	uint64_t pending;	/* reserved tail (producer) / peeked head (consumer) */
 	uint32_t reserved;	/* bytes reserved by mproc_ring_reserve, 0 if none */
 	uint32_t peeked;	/* record bytes of the peeked message, 0 if none */
+	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
+	int poke_fd;		/* writer: the FIFO opened for writing, -1 until needed */
 };
 
 /* Bytes needed for a ring with capacity bytes of data (rounded up to a power
@@ -117,6 +123,18 @@ void mproc_ring_close_write(struct mproc_rport *p);
 void mproc_ring_close_read(struct mproc_rport *p);
 /* Bytes (including headers) waiting; 0 when empty. */
 uint64_t mproc_ring_used(const struct mproc_rport *p);
+
+/*
+ * A file descriptor for poll/epoll that is readable while a message (or the
+ * end of stream) is waiting: made on first call, owned by the port.  From
+ * then on each publish checks one flag and, the first time after the reader
+ * last found the ring empty, writes a byte to a FIFO; nothing changes for
+ * rings nobody watches.  After the fd polls readable, receive until -EAGAIN:
+ * that is what re-arms it.  -errno if the FIFO cannot be made.
+ */
+int mproc_ring_fd(struct mproc_rport *p);
+/* Closes the port's descriptors (readiness fd, cached FIFO writer). */
+void mproc_ring_port_close(struct mproc_rport *p);
 /* Waits until a message can be read, the writer closed, or the timeout
  * passed: 1 readable (or closed: the next recv says -EPIPE), 0 timeout. */
 int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
