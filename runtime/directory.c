@@ -165,33 +165,51 @@ static int dir_create(struct mproc_region *r, struct mpi_dirent *e, const char *
 	return 1;
 }
 
-int mproc_region_object(struct mproc_region *r, const char *name, uint32_t type, size_t size,
-			mproc_object_init_fn init, void *arg, void **out)
-{
-	size_t n;
-	int rc;
+/* A name looked up under the directory lock. */
+struct dir_key {
+	const char *name;
+	size_t len;
+	uint32_t hash;
+	int64_t found;	/* dir_find's answer */
+};
 
-	if (!r || !out || type == 0 || size == 0)
-		return -EINVAL;
-	if ((rc = check_obj_name(name, &n)) < 0)
+/* Validates the name, takes the lock and finds the entry.  On success the
+ * caller holds the lock and must dir_unlock. */
+static int dir_begin(struct mproc_region *r, const char *name, struct dir_key *k)
+{
+	int rc = check_obj_name(name, &k->len);
+	if (rc < 0)
 		return rc;
 	if (r->rdonly)
 		return -EROFS;
-	uint32_t hash = name_hash(name, n);
+	k->name = name;
+	k->hash = name_hash(name, k->len);
 	if ((rc = dir_lock(r)) < 0)
 		return rc;
-	int64_t i = dir_find(r, name, n, hash);
-	if (i >= 0) {
-		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)i);
+	k->found = dir_find(r, name, k->len, k->hash);
+	return 0;
+}
+
+int mproc_region_object(struct mproc_region *r, const char *name, uint32_t type, size_t size,
+			mproc_object_init_fn init, void *arg, void **out)
+{
+	struct dir_key k;
+	if (!r || !out || type == 0 || size == 0)
+		return -EINVAL;
+	int rc = dir_begin(r, name, &k);
+	if (rc < 0)
+		return rc;
+	if (k.found >= 0) {
+		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)k.found);
 		size_t have;
 		rc = entry_span(r, e, out, &have);
 		if (rc == 0 && (MPI_LOAD(&e->type) != type || have != size))
 			rc = -EEXIST;
-	} else if (i == -(int64_t)r->max_objects - 1) {
+	} else if (k.found == -(int64_t)r->max_objects - 1) {
 		rc = -ENOSPC;
 	} else {
-		rc = dir_create(r, mpi_dirent(r, (uint32_t)(-i - 1)), name, n, hash, type, size,
-				init, arg, out);
+		rc = dir_create(r, mpi_dirent(r, (uint32_t)(-k.found - 1)), name, k.len, k.hash,
+				type, size, init, arg, out);
 	}
 	dir_unlock(r);
 	return rc;
@@ -200,23 +218,16 @@ int mproc_region_object(struct mproc_region *r, const char *name, uint32_t type,
 int mproc_region_lookup(struct mproc_region *r, const char *name, uint32_t type, void **out,
 			size_t *size)
 {
-	size_t n;
-	int rc;
-
+	struct dir_key k;
 	if (!r || !out)
 		return -EINVAL;
-	if ((rc = check_obj_name(name, &n)) < 0)
+	int rc = dir_begin(r, name, &k);
+	if (rc < 0)
 		return rc;
-	if (r->rdonly)
-		return -EROFS;
-	uint32_t hash = name_hash(name, n);
-	if ((rc = dir_lock(r)) < 0)
-		return rc;
-	int64_t i = dir_find(r, name, n, hash);
-	if (i < 0) {
+	if (k.found < 0) {
 		rc = -ENOENT;
 	} else {
-		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)i);
+		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)k.found);
 		rc = entry_span(r, e, out, size);
 		if (rc == 0 && type != 0 && MPI_LOAD(&e->type) != type)
 			rc = -EEXIST;
@@ -227,23 +238,16 @@ int mproc_region_lookup(struct mproc_region *r, const char *name, uint32_t type,
 
 int mproc_region_remove(struct mproc_region *r, const char *name)
 {
-	size_t n;
-	int rc;
-
+	struct dir_key k;
 	if (!r)
 		return -EINVAL;
-	if ((rc = check_obj_name(name, &n)) < 0)
+	int rc = dir_begin(r, name, &k);
+	if (rc < 0)
 		return rc;
-	if (r->rdonly)
-		return -EROFS;
-	uint32_t hash = name_hash(name, n);
-	if ((rc = dir_lock(r)) < 0)
-		return rc;
-	int64_t i = dir_find(r, name, n, hash);
-	if (i < 0) {
+	if (k.found < 0) {
 		rc = -ENOENT;
 	} else {
-		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)i);
+		struct mpi_dirent *e = mpi_dirent(r, (uint32_t)k.found);
 		uint64_t off = MPI_LOAD(&e->offset);
 		seq_begin(mpi_hdr(r));
 		MPI_STORE(&e->state, MPI_DE_TOMB);
