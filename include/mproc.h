@@ -13,5 +13,6 @@
 #include <mproc/ring.h>
 #include <mproc/pipe.h>
 #include <mproc/queue.h>
+#include <mproc/process.h>
 
 #endif /* MPROC_H */
