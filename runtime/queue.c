@@ -44,7 +44,8 @@ struct mpi_queue {
 	uint32_t nslots;
 	uint32_t slot_size;
 	uint32_t flags;
-	uint32_t pad0[9];
+	uint32_t maxsize;	/* <= nslots: Queue(1) needs two slots */
+	uint32_t pad0[8];
 	uint64_t tail;
 	uint64_t pad1[7];
 	uint64_t head;
@@ -76,7 +77,7 @@ struct mproc_queue {
 	struct mpi_queue *q;
 	struct mproc_region *r;
 	uint8_t *slots;
-	uint32_t nslots, slot_size, inline_max, flags;
+	uint32_t nslots, slot_size, inline_max, flags, maxsize;
 	int watch_fd, poke_fd;	/* readiness fd (consumer), cached FIFO writer */
 };
 
@@ -90,9 +91,10 @@ static uint32_t wseq(uint64_t w) { return (uint32_t)w; }
 static uint32_t wowner(uint64_t w) { return (uint32_t)(w >> 32) & 0x7fffffffu; }
 static bool wbusy(uint64_t w) { return w & QBUSY; }
 
-static uint64_t queue_check(uint32_t n, uint32_t ss, uint32_t flags)
+static uint64_t queue_check(uint32_t n, uint32_t ss, uint32_t flags, uint32_t max)
 {
-	uint64_t x = QUEUE_MAGIC ^ ((uint64_t)n << 32) ^ ((uint64_t)ss << 8) ^ flags;
+	uint64_t x = QUEUE_MAGIC ^ ((uint64_t)n << 32) ^ ((uint64_t)ss << 8) ^ flags ^
+		     ((uint64_t)max << 40);
 	x ^= x >> 31;
 	return x * 0x9e3779b97f4a7c15ull;
 }
@@ -105,7 +107,7 @@ static struct qslot *slot_at(const struct mproc_queue *h, uint64_t pos)
 /* ---- creation ---- */
 
 struct qgeom {
-	uint32_t nslots, slot_size, flags;
+	uint32_t nslots, slot_size, flags, maxsize;
 };
 
 static int geometry(const struct mproc_queue_opts *o, struct qgeom *g)
@@ -121,7 +123,10 @@ static int geometry(const struct mproc_queue_opts *o, struct qgeom *g)
 		n = 1024;
 	if (n == 0 || n > QMAX_SLOTS)
 		return -EINVAL;
-	g->nslots = (uint32_t)n;
+	/* One slot cannot tell "ready at pos" from "free at pos + 1": a
+	 * Queue(1) gets two slots and the put side enforces the bound. */
+	g->maxsize = (uint32_t)n;
+	g->nslots = n < 2 ? 2 : (uint32_t)n;
 	g->flags = o ? (o->flags & MPROC_QUEUE_JOINABLE) : 0;
 	return 0;
 }
@@ -139,12 +144,13 @@ static int queue_init_cb(void *obj, size_t size, void *arg)
 	q->nslots = g->nslots;
 	q->slot_size = g->slot_size;
 	q->flags = g->flags;
+	q->maxsize = g->maxsize;
 	uint8_t *slots = (uint8_t *)(q + 1);
 	for (uint32_t i = 0; i < g->nslots; i++) {
 		struct qslot *s = (struct qslot *)(slots + (size_t)i * g->slot_size);
 		s->word = qword(i, 0, false);
 	}
-	q->check = queue_check(g->nslots, g->slot_size, g->flags);
+	q->check = queue_check(g->nslots, g->slot_size, g->flags, g->maxsize);
 	q->watch_id = mpi_notify_new_id();
 	q->magic = QUEUE_MAGIC;
 	return 0;
@@ -168,10 +174,13 @@ int mproc_queue_open(struct mproc_region *r, const char *name,
 		return rc;
 	struct mpi_queue *q = obj;
 	/* Validate once; the handle keeps the geometry. */
-	struct qgeom have = {MPI_LOAD(&q->nslots), MPI_LOAD(&q->slot_size), MPI_LOAD(&q->flags)};
+	struct qgeom have = {MPI_LOAD(&q->nslots), MPI_LOAD(&q->slot_size), MPI_LOAD(&q->flags),
+			     MPI_LOAD(&q->maxsize)};
 	if (MPI_LOAD(&q->magic) != QUEUE_MAGIC ||
-	    MPI_LOAD(&q->check) != queue_check(have.nslots, have.slot_size, have.flags) ||
-	    have.nslots == 0 || have.nslots > QMAX_SLOTS || have.slot_size < sizeof(struct qslot) + 8 ||
+	    MPI_LOAD(&q->check) !=
+		    queue_check(have.nslots, have.slot_size, have.flags, have.maxsize) ||
+	    have.nslots < 2 || have.nslots > QMAX_SLOTS || have.maxsize == 0 ||
+	    have.maxsize > have.nslots || have.slot_size < sizeof(struct qslot) + 8 ||
 	    have.slot_size % 64 || queue_bytes(&have) > size)
 		return -EBADMSG;
 	struct mproc_queue *h = calloc(1, sizeof *h);
@@ -184,6 +193,7 @@ int mproc_queue_open(struct mproc_region *r, const char *name,
 	h->slot_size = have.slot_size;
 	h->inline_max = have.slot_size - (uint32_t)sizeof(struct qslot);
 	h->flags = have.flags;
+	h->maxsize = have.maxsize;
 	h->watch_fd = h->poke_fd = -1;
 	*out = h;
 	return 0;
@@ -272,13 +282,20 @@ static bool owner_gone(uint32_t owner)
 
 /* ---- put ---- */
 
-/* Claims a slot: returns its position, or -EAGAIN (full), -EPIPE. */
-static int64_t put_claim(struct mproc_queue *h, uint32_t self, bool check_dead)
+/* Claims a slot: 0 with its position in *at (never folded into the return
+ * value: a hostile position may have bit 63 set), or -EAGAIN (full),
+ * -EPIPE. */
+static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint64_t *at)
 {
 	for (int spins = 0; spins < 1000; spins++) {
 		if (q_closed(h))
 			return -EPIPE;
 		uint64_t pos = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+		/* Queue(maxsize) smaller than the ring (maxsize 1 uses two slots,
+		 * as one slot cannot tell "ready" from "free next lap"). */
+		if (h->maxsize < h->nslots &&
+		    pos - __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) >= h->maxsize)
+			return -EAGAIN;
 		struct qslot *s = slot_at(h, pos);
 		uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
 		int32_t d = (int32_t)(wseq(w) - (uint32_t)pos);
@@ -289,7 +306,8 @@ static int64_t put_claim(struct mproc_queue *h, uint32_t self, bool check_dead)
 				uint64_t p = pos;
 				__atomic_compare_exchange_n(&h->q->tail, &p, pos + 1, false,
 							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-				return (int64_t)pos;
+				*at = pos;
+				return 0;
 			}
 			continue;
 		}
@@ -344,29 +362,28 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 	}
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool check_dead = false;
-	int64_t pos;
+	uint64_t pos = 0;
+	int rc;
 	for (;;) {
-		pos = put_claim(h, (uint32_t)me, check_dead);
-		if (pos >= 0 || pos != -EAGAIN || deadline == 0)
+		rc = put_claim(h, (uint32_t)me, check_dead, &pos);
+		if (rc != -EAGAIN || deadline == 0)
 			break;
-		int rc = q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
-		if (rc == -ETIMEDOUT) {
-			pos = rc;
+		rc = q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
+		if (rc == -ETIMEDOUT)
 			break;
-		}
 		check_dead = rc == 1;
 	}
-	if (pos < 0) {
+	if (rc < 0) {
 		if (heap_off > 0)
 			mproc_region_free_off(h->r, (uint64_t)heap_off);
-		return (int)pos;
+		return rc;
 	}
-	struct qslot *s = slot_at(h, (uint64_t)pos);
+	struct qslot *s = slot_at(h, pos);
 	put_fill(h, s, buf, len, heap_off);
 	if (h->flags & MPROC_QUEUE_JOINABLE)
 		__atomic_fetch_add(&h->q->unfinished, 1, __ATOMIC_RELAXED);
 	/* Release: the item is visible to whoever sees the slot ready. */
-	__atomic_store_n(&s->word, qword((uint64_t)pos + 1, 0, false), __ATOMIC_RELEASE);
+	__atomic_store_n(&s->word, qword(pos + 1, 0, false), __ATOMIC_RELEASE);
 	q_nudge(&h->q->ncons_wait, &h->q->not_empty);
 	q_poke(h);
 	return 0;
@@ -374,10 +391,10 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 
 /* ---- get ---- */
 
-/* Claims the item at head: its position, or -EAGAIN (empty), -EPIPE,
- * -EMSGSIZE (too long for cap: *need set, item left). */
-static int64_t get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *need,
-			 bool check_dead)
+/* Claims the item at head: 0 with its position in *at, or -EAGAIN (empty),
+ * -EPIPE, -EMSGSIZE (too long for cap: *need set, item left). */
+static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *need,
+		     bool check_dead, uint64_t *at)
 {
 	for (int spins = 0; spins < 1000; spins++) {
 		uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
@@ -404,7 +421,8 @@ static int64_t get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_
 				uint64_t p = pos;
 				__atomic_compare_exchange_n(&h->q->head, &p, pos + 1, false,
 							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-				return (int64_t)pos;
+				*at = pos;
+				return 0;
 			}
 			continue;
 		}
@@ -447,7 +465,8 @@ static ssize_t get_copy(struct mproc_queue *h, struct qslot *s, void *buf, size_
 	int64_t usable = h->r ? mproc_region_alloc_size(h->r, off) : -EINVAL;
 	if (where != WHERE_HEAP || usable < (int64_t)len)
 		return -EBADMSG;
-	memcpy(buf, (uint8_t *)mproc_region_base(h->r) + off, len);
+	if (len)
+		memcpy(buf, (uint8_t *)mproc_region_base(h->r) + off, len);
 	mproc_region_free_off(h->r, off);
 	return len;
 }
@@ -462,28 +481,29 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		return me;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool check_dead = false, rearmed = false;
-	int64_t pos;
+	uint64_t pos = 0;
+	int rc;
 	for (;;) {
-		pos = get_claim(h, (uint32_t)me, cap, need, check_dead);
-		if (pos == -EAGAIN && h->watch_fd >= 0 && !rearmed) {
+		rc = get_claim(h, (uint32_t)me, cap, need, check_dead, &pos);
+		if (rc == -EAGAIN && h->watch_fd >= 0 && !rearmed) {
 			/* Empty while watched: drain the fd, re-arm, look again. */
 			mpi_notify_rearm(h->watch_fd, &h->q->watch_pending);
 			rearmed = true;
 			continue;
 		}
-		if (pos >= 0 || pos != -EAGAIN || deadline == 0)
+		if (rc != -EAGAIN || deadline == 0)
 			break;
-		int rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
+		rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
 		if (rc == -ETIMEDOUT)
 			return rc;
 		check_dead = rc == 1;
 	}
-	if (pos < 0)
-		return pos;
-	struct qslot *s = slot_at(h, (uint64_t)pos);
+	if (rc < 0)
+		return rc;
+	struct qslot *s = slot_at(h, pos);
 	ssize_t n = get_copy(h, s, buf, cap);
 	/* Release: our reads of the slot are done before it is reused. */
-	__atomic_store_n(&s->word, qword((uint64_t)pos + h->nslots, 0, false), __ATOMIC_RELEASE);
+	__atomic_store_n(&s->word, qword(pos + h->nslots, 0, false), __ATOMIC_RELEASE);
 	q_nudge(&h->q->nprod_wait, &h->q->not_full);
 	return n;
 }
@@ -492,9 +512,13 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 
 int64_t mproc_queue_qsize(const struct mproc_queue *h)
 {
-	uint64_t t = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+	/* head first: a get between the loads can then only make t - hd
+	 * larger than it was, which the clamp to maxsize absorbs. */
 	uint64_t hd = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
-	return t >= hd && t - hd <= h->nslots ? (int64_t)(t - hd) : -EBADMSG;
+	uint64_t t = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
+	if (t < hd || t - hd > 2 * (uint64_t)h->nslots)
+		return -EBADMSG;
+	return (int64_t)(t - hd > h->maxsize ? h->maxsize : t - hd);
 }
 
 bool mproc_queue_empty(const struct mproc_queue *h)
@@ -504,12 +528,12 @@ bool mproc_queue_empty(const struct mproc_queue *h)
 
 bool mproc_queue_full(const struct mproc_queue *h)
 {
-	return mproc_queue_qsize(h) >= (int64_t)h->nslots;
+	return mproc_queue_qsize(h) >= (int64_t)h->maxsize;
 }
 
 uint32_t mproc_queue_maxsize(const struct mproc_queue *h)
 {
-	return h->nslots;
+	return h->maxsize;
 }
 
 int mproc_queue_close(struct mproc_queue *h)

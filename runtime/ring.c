@@ -175,7 +175,8 @@ static int64_t prod_free(struct mproc_rport *p, uint64_t tail, uint64_t need)
 	if (tail - head > cap || cap - (tail - head) < need) {
 		/* Acquire: the consumer finished reading what it hands back. */
 		head = __atomic_load_n(&p->ring->head, __ATOMIC_ACQUIRE);
-		if (head > tail || tail - head > cap)
+		/* Records are 8-byte aligned: so is every honest index. */
+		if (head > tail || tail - head > cap || (head & 7))
 			return -EBADMSG;
 		p->other_cache = head;
 	}
@@ -193,10 +194,10 @@ static bool prod_ready(struct mproc_rport *p)
 
 /*
  * Finds room for a record of len bytes, placing a pad record first if it
- * would not fit before the end.  Returns the tail at which the record
- * starts, or a negative errno.
+ * would not fit before the end.  Sets *at to the tail at which the record
+ * starts (a full 64-bit index: never folded into the return value).
  */
-static int64_t prod_place(struct mproc_rport *p, size_t len, int64_t deadline)
+static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint64_t *at)
 {
 	uint64_t need = rec_size(len), cap = p->capacity;
 	if (len > mproc_ring_max_msg(p))
@@ -206,11 +207,13 @@ static int64_t prod_place(struct mproc_rport *p, size_t len, int64_t deadline)
 		if (closed_flags(p) & (MPROC_RING_CLOSED_READ | MPROC_RING_CLOSED_WRITE))
 			return -EPIPE;
 		uint64_t tail = MPI_LOAD(&p->ring->tail);
+		if (tail & 7)
+			return -EBADMSG;
 		uint64_t contig = cap - (tail & (cap - 1));
 		uint64_t total = contig < need ? contig + need : need;
 		int64_t f = prod_free(p, tail, total);
 		if (f < 0)
-			return f;
+			return (int)f;
 		if ((uint64_t)f >= total) {
 			if (contig < need) {
 				struct rec *pad = (struct rec *)(p->data + (tail & (cap - 1)));
@@ -218,7 +221,8 @@ static int64_t prod_place(struct mproc_rport *p, size_t len, int64_t deadline)
 				pad->kind = REC_PAD;
 				tail += contig;
 			}
-			return (int64_t)tail;
+			*at = tail;
+			return 0;
 		}
 		if (deadline == 0)
 			return -EAGAIN;
@@ -256,12 +260,13 @@ int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t 
 	if (!p || (!buf && len))
 		return -EINVAL;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	int64_t at = prod_place(p, len, deadline);
-	if (at < 0)
-		return (int)at;
+	uint64_t at;
+	int rc = prod_place(p, len, deadline, &at);
+	if (rc < 0)
+		return rc;
 	if (len)	/* buf may be NULL for an empty message */
-		memcpy(p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR, buf, len);
-	prod_publish(p, (uint64_t)at, len);
+		memcpy(p->data + (at & (p->capacity - 1)) + REC_HDR, buf, len);
+	prod_publish(p, at, len);
 	return 0;
 }
 
@@ -272,12 +277,13 @@ int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where, int64_t 
 	if (p->reserved)
 		return -EBUSY;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	int64_t at = prod_place(p, len, deadline);
-	if (at < 0)
-		return (int)at;
-	p->pending = (uint64_t)at;
+	uint64_t at;
+	int rc = prod_place(p, len, deadline, &at);
+	if (rc < 0)
+		return rc;
+	p->pending = at;
 	p->reserved = (uint32_t)(len ? len : 1);
-	*where = p->data + ((uint64_t)at & (p->capacity - 1)) + REC_HDR;
+	*where = p->data + (at & (p->capacity - 1)) + REC_HDR;
 	return 0;
 }
 
@@ -294,25 +300,25 @@ int mproc_ring_commit(struct mproc_rport *p, size_t len)
 
 /* ---- consumer ---- */
 
-/* Tail, refreshed when the cache shows nothing past head. */
-static int64_t cons_tail(struct mproc_rport *p, uint64_t head)
+/* Tail into *tail, refreshed when the cache shows nothing past head. */
+static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out)
 {
 	uint64_t tail = p->other_cache;
 	if (tail <= head || tail - head > p->capacity) {
 		/* Acquire: pairs with the producer's release of tail. */
 		tail = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
-		if (tail < head || tail - head > p->capacity)
+		if (tail < head || tail - head > p->capacity || (tail & 7))
 			return -EBADMSG;
 		p->other_cache = tail;
 	}
-	return (int64_t)tail;
+	*tail_out = tail;
+	return 0;
 }
 
 static bool cons_ready(struct mproc_rport *p)
 {
-	uint64_t head = MPI_LOAD(&p->ring->head);
-	int64_t tail = cons_tail(p, head);
-	return tail < 0 || (uint64_t)tail != head ||
+	uint64_t head = MPI_LOAD(&p->ring->head), tail;
+	return cons_tail(p, head, &tail) < 0 || tail != head ||
 	       (closed_flags(p) & MPROC_RING_CLOSED_WRITE);
 }
 
@@ -323,14 +329,16 @@ static bool cons_ready(struct mproc_rport *p)
  */
 static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 {
-	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity;
+	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity, tail;
+	if (head & 7)
+		return -EBADMSG;
 	for (int hop = 0; hop < 2; hop++) {
-		int64_t tail = cons_tail(p, head);
-		if (tail < 0)
-			return tail;
-		if ((uint64_t)tail == head)
+		int rc = cons_tail(p, head, &tail);
+		if (rc < 0)
+			return rc;
+		if (tail == head)
 			return -EAGAIN;
-		uint64_t off = head & (cap - 1), avail = (uint64_t)tail - head;
+		uint64_t off = head & (cap - 1), avail = tail - head;
 		const struct rec *h = (const struct rec *)(p->data + off);
 		uint32_t len = MPI_LOAD(&h->len), kind = MPI_LOAD(&h->kind);
 		uint64_t size = rec_size(len);

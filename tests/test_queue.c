@@ -62,6 +62,20 @@ static void test_basics(void)
 	char out[5000];
 	T_EQ(mproc_queue_get(q, out, sizeof out, NULL, 0), 5000);
 	T_ASSERT(memcmp(out, big, sizeof big) == 0);
+	/* Queue(1): one item, then Full (found by fuzzing: a one-slot ring
+	 * took a second item over the first) */
+	struct mproc_queue *one = open_q("one", 1, 0);
+	T_EQ(mproc_queue_maxsize(one), 1);
+	T_OK(mproc_queue_put(one, "1", 1, 0));
+	T_ASSERT(mproc_queue_full(one));
+	T_EQ(mproc_queue_put(one, "2", 1, 0), -EAGAIN);
+	T_EQ(mproc_queue_qsize(one), 1);
+	T_EQ(mproc_queue_get(one, buf, sizeof buf, NULL, 0), 1);
+	T_EQ(buf[0], '1');
+	T_OK(mproc_queue_put(one, "3", 1, 0));
+	T_EQ(mproc_queue_get(one, buf, sizeof buf, NULL, 0), 1);
+	T_EQ(buf[0], '3');
+	mproc_queue_free(one);
 	T_OK(mproc_queue_close(q));
 	T_EQ(mproc_queue_put(q, "x", 1, 0), -EPIPE);
 	T_EQ(mproc_queue_get(q, buf, sizeof buf, NULL, MPROC_FOREVER), -EPIPE);

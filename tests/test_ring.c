@@ -281,6 +281,20 @@ static void test_hostile(void)
 	r->head = head;
 	r->tail = tail;
 	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 8);
+	/* indices that are not multiples of 8 would put records across the
+	 * end of the buffer; ones with bit 63 set once read as error codes
+	 * (both found by fuzzing) */
+	uint64_t h0 = r->head, t0 = r->tail;
+	r->head = r->tail = 1024 - 4;
+	T_OK(mproc_ring_port(&q, r, size));
+	T_EQ(mproc_ring_send(&q, buf, 8, 0), -EBADMSG);
+	T_EQ(mproc_ring_recv(&q, buf, sizeof buf, NULL, 0), -EBADMSG);
+	r->head = r->tail = (1ull << 63);
+	T_OK(mproc_ring_port(&q, r, size));
+	T_OK(mproc_ring_send(&q, "big", 3, 0));	/* a valid, if huge, index */
+	T_EQ(mproc_ring_recv(&q, buf, sizeof buf, NULL, 0), 3);
+	r->head = h0;
+	r->tail = t0;
 	/* header rewrites are caught by the check word */
 	r->capacity = 1 << 20;
 	T_EQ(mproc_ring_port(&q, r, size), -EBADMSG);
