@@ -193,8 +193,12 @@ bench)
 	build/bench/mproc-bench --benchmark_min_time=0.2 \
 		--benchmark_out=build/bench.json --benchmark_out_format=json \
 		${REST_ARGS[@]+"${REST_ARGS[@]}"}
-	log "python3 tools/bench_table.py build/bench.json"
-	python3 tools/bench_table.py build/bench.json
+	# Python's multiprocessing on the same workloads, for the table's
+	# Python rows (skipped with a warning if it fails).
+	log "python3 bench/python_mp.py --out build/python-mp.json"
+	python3 bench/python_mp.py --out build/python-mp.json || rm -f build/python-mp.json
+	log "python3 tools/bench_table.py build/bench.json build/python-mp.json"
+	python3 tools/bench_table.py build/bench.json build/python-mp.json
 	;;
 asan)
 	ensure_pkgs "${BASE_PKGS[@]}" "${CLANG_RT_PKGS[@]}"

@@ -30,6 +30,9 @@ struct bench_def {
 	 * Benchmark picks the count from --benchmark_min_time. */
 	int64_t iterations;
 	bool real_time;		/* wall-clock time (the other process's time counts) */
+	/* > 0: repetitions of this benchmark whatever --benchmark_repetitions
+	 * says (the idle-waiter benches take 2 s each: one is enough). */
+	int repetitions;
 };
 
 /* NULL-terminated list of tables, each ended by an entry with name NULL.
@@ -41,6 +44,17 @@ extern const struct bench_def bench_pp_baseline_defs[];
 extern const struct bench_def bench_ops_mproc_defs[];
 extern const struct bench_def bench_pp_mproc_defs[];
 extern const struct bench_def bench_region_defs[];
+extern const struct bench_def bench_ops_sync_defs[];
+extern const struct bench_def bench_pp_sync_defs[];
+extern const struct bench_def bench_pp_chan_defs[];
+extern const struct bench_def bench_idle_defs[];
+extern const struct bench_def bench_contended_defs[];
+extern const struct bench_def bench_stream_defs[];
+extern const struct bench_def bench_queue_defs[];
+/* The ping-pongs with both processes pinned to one CPU, kept together. */
+extern const struct bench_def bench_pp_baseline_samecpu_defs[];
+extern const struct bench_def bench_pp_mproc_samecpu_defs[];
+extern const struct bench_def bench_pp_sync_samecpu_defs[];
 
 /*
  * The timed loop: the first call starts the clock and returns the number

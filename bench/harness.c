@@ -210,6 +210,18 @@ void bench_unpin(struct bench_pin *pin)
 	pin->pinned = false;
 }
 
+void bench_settle_affinity(bool pinned)
+{
+	static bool last_pinned;	/* the process starts unpinned */
+	struct timespec ts = { 1, 100 * 1000 * 1000 };
+
+	if (pinned == last_pinned)
+		return;
+	last_pinned = pinned;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 /* ---- the guarded peer ----
  *
  * The parent's side of a two-process benchmark may block in a futex, a
@@ -226,7 +238,7 @@ static pid_t guard_pid;
 static const uint32_t *guard_done;
 static struct sigaction old_alrm, old_chld, old_pipe;
 
-static unsigned watchdog_seconds(void)
+unsigned bench_watchdog_seconds(void)
 {
 	const char *env = getenv("MPROC_BENCH_WATCHDOG_S");
 	long s = env ? strtol(env, NULL, 10) : 30;
@@ -287,6 +299,11 @@ static void restore_handlers(void)
 
 static bool in_peer;
 
+void bench_mark_peer(void)
+{
+	in_peer = true;
+}
+
 _Noreturn void bench_fail(const char *what)
 {
 	int err = errno;
@@ -310,7 +327,7 @@ static void child_main(struct bench_peer *p, pid_t parent, void (*fn)(void *), v
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)	/* the parent died before prctl */
 		_exit(3);
-	alarm(watchdog_seconds() + 5);
+	alarm(bench_watchdog_seconds() + 5);
 	fn(arg);
 	/* Release: orders everything the child wrote (its results) before the
 	 * flag the parent's SIGCHLD handler and join read. */
@@ -352,7 +369,7 @@ int bench_peer_guard(struct bench_peer *p, void (*fn)(void *arg), void *arg)
 	guard_armed = 1;
 	if (guard_err)		/* the peer died before we armed */
 		guard_fail(guard_err);
-	alarm(watchdog_seconds());
+	alarm(bench_watchdog_seconds());
 	fn(arg);
 	guard_armed = 0;
 	alarm(0);

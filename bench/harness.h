@@ -101,6 +101,11 @@ const char *bench_peer_strerror(int err);
  * the guard return -EIO.  Elsewhere: aborts.
  */
 _Noreturn void bench_fail(const char *what);
+/* Marks the calling process as a peer (bench_fail then _exits with status
+ * 2): for processes forked by other drivers (crew.c). */
+void bench_mark_peer(void);
+/* The watchdog in seconds (MPROC_BENCH_WATCHDOG_S, default 30). */
+unsigned bench_watchdog_seconds(void);
 
 /* Pins the calling process (and so the peers it forks next) to the first
  * CPU it may use; bench_unpin restores the saved mask. */
@@ -110,5 +115,17 @@ struct bench_pin {
 };
 int bench_pin_one_cpu(struct bench_pin *pin);
 void bench_unpin(struct bench_pin *pin);
+
+/*
+ * Call with the pinning the coming run uses, after pinning and before
+ * forking: when it differs from the previous run's, sleeps 1.1 s.  libmproc
+ * caches the count of usable CPUs for a second (runtime/wait.c) and a
+ * forked child inherits the cache, so right after a change of affinity a
+ * pinned pair would spin against its own peer (one CPU taken for two), and
+ * an unpinned pair after a pinned run would never spin: each figure would
+ * measure that transient instead of the steady state.  The tables keep the
+ * pinned runs together, so this costs two sleeps per pass.
+ */
+void bench_settle_affinity(bool pinned);
 
 #endif /* MPROC_BENCH_HARNESS_H */

@@ -46,14 +46,19 @@ static void bm_fetch_add(struct bench_state *s)
 	bench_shm_free(word, BENCH_CACHE_LINE);
 }
 
-static int mutex_setup(pthread_mutex_t *m, bool robust)
+/* bench_arg of bm_mutex: the mutex's kind. */
+enum { MUTEX_NORMAL, MUTEX_ROBUST, MUTEX_RECURSIVE };
+
+static int mutex_setup(pthread_mutex_t *m, int kind)
 {
 	pthread_mutexattr_t a;
 
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (robust)
+	if (kind == MUTEX_ROBUST)
 		pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (kind == MUTEX_RECURSIVE)
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	int rc = pthread_mutex_init(m, &a);
 	pthread_mutexattr_destroy(&a);
 	return rc;
@@ -65,7 +70,7 @@ static void bm_mutex(struct bench_state *s)
 
 	if (!m)
 		return;
-	if (mutex_setup(m, bench_arg(s) != 0) != 0) {
+	if (mutex_setup(m, (int)bench_arg(s)) != 0) {
 		bench_error(s, "pthread_mutex_init failed");
 	} else {
 		BENCH_FOR(s) {
@@ -93,6 +98,49 @@ static void bm_sem(struct bench_state *s)
 		sem_destroy(sem);
 	}
 	bench_shm_free(sem, sizeof *sem);
+}
+
+/*
+ * What a C programmer builds an Event from without mproc: a flag guarded by
+ * a process-shared mutex, set with a broadcast to a condition variable
+ * (nobody waits here), cleared under the mutex.  Pairs with mproc's Event
+ * set+clear.
+ */
+struct cv_flag {
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	int flag;	/* guarded by mutex */
+};
+
+static void bm_cv_flag(struct bench_state *s)
+{
+	struct cv_flag *f = bench_shm_for(s, sizeof *f);
+	pthread_condattr_t ca;
+
+	if (!f)
+		return;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	int rc = mutex_setup(&f->mutex, MUTEX_NORMAL);
+	if (rc == 0)
+		rc = pthread_cond_init(&f->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0) {
+		bench_error(s, "pthread mutex/cond init failed");
+	} else {
+		BENCH_FOR(s) {
+			pthread_mutex_lock(&f->mutex);
+			f->flag = 1;
+			pthread_cond_broadcast(&f->cond);
+			pthread_mutex_unlock(&f->mutex);
+			pthread_mutex_lock(&f->mutex);
+			f->flag = 0;
+			pthread_mutex_unlock(&f->mutex);
+		}
+		pthread_cond_destroy(&f->cond);
+		pthread_mutex_destroy(&f->mutex);
+	}
+	bench_shm_free(f, sizeof *f);
 }
 
 static void bm_clock_gettime(struct bench_state *s)
@@ -138,9 +186,11 @@ static void bm_malloc_free(struct bench_state *s)
 const struct bench_def bench_ops_baseline_defs[] = {
 	OP("cas_lock_release", bm_cas_lock),
 	OP("atomic_fetch_add", bm_fetch_add),
-	OP("pthread_mutex_pshared", bm_mutex, .arg = 0),
-	OP("pthread_mutex_pshared_robust", bm_mutex, .arg = 1),
+	OP("pthread_mutex_pshared", bm_mutex, .arg = MUTEX_NORMAL),
+	OP("pthread_mutex_pshared_robust", bm_mutex, .arg = MUTEX_ROBUST),
+	OP("pthread_mutex_pshared_recursive", bm_mutex, .arg = MUTEX_RECURSIVE),
 	OP("sem_wait_post", bm_sem),
+	OP("mutex_cond_flag_set_clear", bm_cv_flag),
 	OP("clock_gettime", bm_clock_gettime),
 	OP("getppid_syscall", bm_getppid),
 	OP("futex_wake_nowaiters", bm_futex, .arg = 0),

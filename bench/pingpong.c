@@ -101,6 +101,7 @@ static int pp_setup(struct pp_run *r, const struct pp_config *cfg)
 	/* The peer inherits the pinning. */
 	if (cfg->same_cpu && (rc = bench_pin_one_cpu(&r->pin)) < 0)
 		return rc;
+	bench_settle_affinity(cfg->same_cpu);
 	return bench_peer_start(&r->peer, peer_loop, r);
 }
 

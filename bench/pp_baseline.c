@@ -430,8 +430,16 @@ const struct bench_def bench_pp_baseline_defs[] = {
 	PP("mutex_cond", CFG(&cv_transport), PP_ITERS_KERNEL),
 	/* Both sides delay before replying: every wait sleeps in the kernel. */
 	PP("futex_delay50us", CFG(&futex_transport, .delay_ns = PP_DELAY_NS), PP_ITERS_DELAYED),
-	/* Both processes on one CPU: every hand-off is a context switch. */
+	PP("sem_delay50us", CFG(&sem_transport, .delay_ns = PP_DELAY_NS), PP_ITERS_DELAYED),
+	{ .name = NULL },
+};
+
+/* Both processes on one CPU: every hand-off is a context switch.  A table
+ * of their own, run after all the unpinned ping-pongs (see
+ * bench_settle_affinity). */
+const struct bench_def bench_pp_baseline_samecpu_defs[] = {
 	PP("futex_samecpu", CFG(&futex_transport, .same_cpu = true), PP_ITERS_KERNEL),
+	PP("sem_samecpu", CFG(&sem_transport, .same_cpu = true), PP_ITERS_KERNEL),
 	PP("cacheline_spin_samecpu", CFG(&spin_transport, .same_cpu = true), PP_ITERS_KERNEL / 2),
 	{ .name = NULL },
 };

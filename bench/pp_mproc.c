@@ -6,7 +6,9 @@
  *   wait_flag         mproc_spin_while_eq, then a waiter flag and
  *                     mproc_futex_wait; the sender calls mproc_futex_wake
  *                     only when the flag is up, so a hand-off caught while
- *                     spinning makes no system call on either side.
+ *                     spinning makes no system call on either side.  A wait
+ *                     that slept reports its length to mproc_spin_parked,
+ *                     so the adaptive budget learns as in the runtime.
  *   wait_always_wake  mproc_wait_while_eq with a wake after every send (the
  *                     use wait.h documents for it): one FUTEX_WAKE per
  *                     hand-off even when the receiver never slept.
@@ -66,8 +68,13 @@ static void flag_recv(void *st, int side, uint32_t i)
 {
 	struct flag_chan *c = &((struct flag_st *)st)->ch[1 - side];
 
+	/* Acquire: pairs with flag_send's store of seq.  A message already
+	 * there costs no clock read. */
+	if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != i)
+		return;
 	/* The fast path: the reply arrives within the spin budget and nobody
 	 * enters the kernel. */
+	int64_t t0 = mproc_now_ns();
 	if (mproc_spin_while_eq(&c->seq, i, &c->spin))
 		return;
 	__atomic_store_n(&c->waiting, 1, __ATOMIC_SEQ_CST);	/* see flag_send */
@@ -76,6 +83,12 @@ static void flag_recv(void *st, int side, uint32_t i)
 	/* Relaxed: a stale flag seen by the sender costs it one needless
 	 * wake, never a lost one; the next announcement is a seq-cst store. */
 	__atomic_store_n(&c->waiting, 0, __ATOMIC_RELAXED);
+	/* The wait spun, gave up and slept: tell the budget how long it
+	 * really took, as the runtime's own waiters do.  A reply that came
+	 * soon after the spin gave up (a peer waking from its own sleep)
+	 * raises the budget to catch it next time; without this, once both
+	 * sides have slept they keep paying a kernel round trip per hand-off. */
+	mproc_spin_parked(&c->spin, mproc_now_ns() - t0);
 }
 
 /*
@@ -208,6 +221,13 @@ const struct bench_def bench_pp_mproc_defs[] = {
 	PP("wait_always_wake_delay50us", CFG(&always_transport, .delay_ns = PP_DELAY_NS),
 	   PP_ITERS_DELAYED),
 	PP("ec_delay50us", CFG(&ec_transport, .delay_ns = PP_DELAY_NS), PP_ITERS_DELAYED),
+	{ .name = NULL },
+};
+
+/* Both processes on one CPU: every hand-off is a context switch.  A table
+ * of their own, run after all the unpinned ping-pongs (see
+ * bench_settle_affinity). */
+const struct bench_def bench_pp_mproc_samecpu_defs[] = {
 	PP("wait_flag_samecpu", CFG(&flag_transport, .same_cpu = true), PP_ITERS_KERNEL),
 	PP("wait_always_wake_samecpu", CFG(&always_transport, .same_cpu = true), PP_ITERS_KERNEL),
 	PP("ec_samecpu", CFG(&ec_transport, .same_cpu = true), PP_ITERS_KERNEL),

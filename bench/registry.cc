@@ -54,7 +54,9 @@ static int64_t scaled(int64_t iterations)
 	if (pct < 1)
 		pct = 1;
 	int64_t n = iterations * pct / 100;
-	return n < 10 ? 10 : n;
+	// At least 10 (or all of a smaller fixed count: the idle benches run 1).
+	int64_t least = iterations < 10 ? iterations : 10;
+	return n < least ? least : n;
 }
 
 static void register_table(const bench_def *defs)
@@ -65,6 +67,8 @@ static void register_table(const bench_def *defs)
 			b->Iterations(scaled(d->iterations));
 		if (d->real_time)
 			b->UseRealTime();
+		if (d->repetitions > 0)
+			b->Repetitions(d->repetitions);
 	}
 }
 

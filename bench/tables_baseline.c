@@ -8,5 +8,6 @@
 const struct bench_def *const bench_tables[] = {
 	bench_ops_baseline_defs,
 	bench_pp_baseline_defs,
+	bench_pp_baseline_samecpu_defs,
 	NULL,
 };

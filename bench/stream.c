@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream.c - one producer process streams messages to one consumer process
+ * as fast as it can; the figure is wall time per message (1e9 / it =
+ * messages per second; times the size: bandwidth).
+ *
+ *   mproc ring, copy       mproc_ring_send / mproc_ring_recv
+ *   mproc ring, zero copy  mproc_ring_reserve + commit / peek + release: the
+ *                          producer builds each message in place, the
+ *                          consumer reads it in place
+ *   ck_ring                Concurrency Kit's SPSC ring in the same shared
+ *                          memory, spinning on full/empty: pointer-sized
+ *                          values for 8 B (ck_ring_enqueue_spsc), the typed
+ *                          variant (message copied into the slot) for 64 B
+ *                          and 4 KiB
+ *   pipe                   one write(2) and one read(2) per message
+ *
+ * Every consumer reads every byte of every message (copied out, or summed in
+ * place) and checks the sequence number in its first 8 bytes, so no variant
+ * can skip the data transfer.  The rings get the same buffer bytes: 64 KiB
+ * for 8 B and 64 B messages, 256 KiB for 4 KiB messages (an mproc record
+ * adds an 8-byte header, so it holds slightly fewer messages); the pipe
+ * keeps the kernel's default 64 KiB.
+ */
+#include <ck_ring.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#include "crew.h"
+#include "harness.h"
+
+enum stream_kind { S_RING_COPY, S_RING_ZC, S_CK, S_PIPE };
+
+#define MAX_MSG 4096
+#define SPIN_YIELD_EVERY 256u	/* two spinners on one CPU must let each other run */
+
+struct msg64 {
+	uint64_t w[64 / 8];
+};
+struct msg4k {
+	uint64_t w[4096 / 8];
+};
+CK_RING_PROTOTYPE(msg64, msg64)
+CK_RING_PROTOTYPE(msg4k, msg4k)
+
+struct stream_cfg {
+	enum stream_kind kind;
+	size_t len;
+};
+
+struct stream_st {
+	const struct stream_cfg *cfg;
+	uint64_t n;		/* messages */
+	size_t ring_bytes;	/* mproc: the ring's size */
+	int fds[2];		/* pipe */
+	struct ck_ring ck;	/* ck_ring: indices; the slots are in mem */
+	_Alignas(BENCH_CACHE_LINE) unsigned char mem[];
+};
+
+static size_t buffer_bytes(size_t len)
+{
+	return len > 64 ? 256 * 1024 : 64 * 1024;
+}
+
+/* Each worker's own end of the mproc ring (process-local state). */
+static struct mproc_rport port;
+
+static void spin_pause(uint32_t n)
+{
+	bench_cpu_relax();
+	if (n % SPIN_YIELD_EVERY == 0)
+		sched_yield();
+}
+
+static void stream_setup(void *arg, int idx)
+{
+	struct stream_st *x = arg;
+	(void)idx;
+
+	if ((x->cfg->kind == S_RING_COPY || x->cfg->kind == S_RING_ZC) &&
+	    mproc_ring_port(&port, (struct mproc_ring *)x->mem, x->ring_bytes) < 0)
+		bench_fail("mproc_ring_port");
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			bench_fail("stream: write");
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static void read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			bench_fail("stream: read");
+		p += r;
+		len -= (size_t)r;
+	}
+}
+
+static void produce(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	_Alignas(BENCH_CACHE_LINE) uint64_t buf[MAX_MSG / 8];
+
+	/* The template every message is made from; word 0 gets the sequence. */
+	for (size_t k = 0; k < len / 8; k++)
+		buf[k] = k * 0x9e3779b97f4a7c15ull;
+	for (uint64_t i = 0; i < x->n; i++) {
+		buf[0] = i;
+		switch (x->cfg->kind) {
+		case S_RING_COPY:
+			if (mproc_ring_send(&port, buf, len, MPROC_FOREVER) != 0)
+				bench_fail("mproc_ring_send");
+			break;
+		case S_RING_ZC: {
+			void *where;
+			if (mproc_ring_reserve(&port, len, &where, MPROC_FOREVER) != 0)
+				bench_fail("mproc_ring_reserve");
+			memcpy(where, buf, len);	/* built in place */
+			mproc_ring_commit(&port, len);
+			break;
+		}
+		case S_CK: {
+			bool ok;
+			for (uint32_t k = 1;; k++) {
+				if (len == 8)
+					ok = ck_ring_enqueue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem,
+								  (void *)(uintptr_t)i);
+				else if (len == 64)
+					ok = ck_ring_enqueue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
+									(struct msg64 *)buf);
+				else
+					ok = ck_ring_enqueue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
+									(struct msg4k *)buf);
+				if (ok)
+					break;
+				spin_pause(k);
+			}
+			break;
+		}
+		case S_PIPE:
+			write_all(x->fds[1], buf, len);
+			break;
+		}
+	}
+}
+
+/* Reads every word of a message; the sum keeps the loads alive. */
+static uint64_t sum_words(const uint64_t *w, size_t len)
+{
+	uint64_t sum = 0;
+
+	for (size_t k = 0; k < len / 8; k++)
+		sum += w[k];
+	return sum;
+}
+
+static void consume(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	_Alignas(BENCH_CACHE_LINE) uint64_t buf[MAX_MSG / 8];
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < x->n; i++) {
+		uint64_t seq = 0;
+		switch (x->cfg->kind) {
+		case S_RING_COPY:
+			if (mproc_ring_recv(&port, buf, sizeof buf, NULL, MPROC_FOREVER) != (ssize_t)len)
+				bench_fail("mproc_ring_recv");
+			seq = buf[0];
+			break;
+		case S_RING_ZC: {
+			const void *where;
+			if (mproc_ring_peek(&port, &where, MPROC_FOREVER) != (ssize_t)len)
+				bench_fail("mproc_ring_peek");
+			seq = *(const uint64_t *)where;
+			sum += sum_words(where, len);	/* read in place */
+			mproc_ring_release(&port);
+			break;
+		}
+		case S_CK: {
+			bool ok;
+			void *v = NULL;
+			for (uint32_t k = 1;; k++) {
+				if (len == 8)
+					ok = ck_ring_dequeue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem,
+								  &v);
+				else if (len == 64)
+					ok = ck_ring_dequeue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
+									(struct msg64 *)buf);
+				else
+					ok = ck_ring_dequeue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
+									(struct msg4k *)buf);
+				if (ok)
+					break;
+				spin_pause(k);
+			}
+			seq = len == 8 ? (uint64_t)(uintptr_t)v : buf[0];
+			break;
+		}
+		case S_PIPE:
+			read_all(x->fds[0], buf, len);
+			seq = buf[0];
+			break;
+		}
+		if (seq != i) {
+			errno = EPROTO;
+			bench_fail("stream: message out of order");
+		}
+	}
+	bench_sink((int64_t)sum);
+}
+
+static void stream_work(void *arg, int idx)
+{
+	if (idx == 0)
+		produce(arg);
+	else
+		consume(arg);
+}
+
+static void bm_stream(struct bench_state *s)
+{
+	const struct stream_cfg *cfg = bench_ctx(s);
+	size_t bytes = buffer_bytes(cfg->len);
+	size_t mem = cfg->kind == S_CK ? bytes : (size_t)mproc_ring_bytes(bytes);
+	size_t size = sizeof(struct stream_st) + mem;
+	struct stream_st *x = bench_shm_for(s, size);
+	int rc = 0;
+
+	if (!x)
+		return;
+	x->cfg = cfg;
+	x->n = bench_max_iterations(s);
+	x->fds[0] = x->fds[1] = -1;
+	switch (cfg->kind) {
+	case S_RING_COPY:
+	case S_RING_ZC:
+		x->ring_bytes = mem;
+		rc = mproc_ring_init((struct mproc_ring *)x->mem, bytes);
+		break;
+	case S_CK:
+		ck_ring_init(&x->ck, (unsigned int)(bytes / cfg->len));	/* a power of two */
+		break;
+	case S_PIPE:
+		rc = pipe2(x->fds, O_CLOEXEC) == 0 ? 0 : -errno;
+		break;
+	}
+	if (rc < 0) {
+		bench_error(s, "stream: set-up failed");
+	} else {
+		struct crew_config c = {
+			.nprocs = 2, .setup = stream_setup, .work = stream_work, .arg = x,
+		};
+		if (crew_run(s, &c) == 0)
+			bench_counter(s, "msg_bytes", (double)cfg->len);
+	}
+	for (int k = 0; k < 2; k++)
+		if (x->fds[k] >= 0)
+			close(x->fds[k]);
+	bench_shm_free(x, size);
+}
+
+#define CFG(kind_, len_) (&(const struct stream_cfg){ .kind = (kind_), .len = (len_) })
+#define STREAM(name_, kind_, len_)                                                 \
+	{ .name = name_, .fn = bm_stream, .ctx = CFG(kind_, len_), .real_time = true }
+
+const struct bench_def bench_stream_defs[] = {
+	STREAM("baseline/stream/pipe/8", S_PIPE, 8),
+	STREAM("baseline/stream/ck_ring_spsc/8", S_CK, 8),
+	STREAM("mproc/stream/ring_copy/8", S_RING_COPY, 8),
+	STREAM("mproc/stream/ring_zerocopy/8", S_RING_ZC, 8),
+	STREAM("baseline/stream/pipe/64", S_PIPE, 64),
+	STREAM("baseline/stream/ck_ring_spsc/64", S_CK, 64),
+	STREAM("mproc/stream/ring_copy/64", S_RING_COPY, 64),
+	STREAM("mproc/stream/ring_zerocopy/64", S_RING_ZC, 64),
+	STREAM("baseline/stream/pipe/4096", S_PIPE, 4096),
+	STREAM("baseline/stream/ck_ring_spsc/4096", S_CK, 4096),
+	STREAM("mproc/stream/ring_copy/4096", S_RING_COPY, 4096),
+	STREAM("mproc/stream/ring_zerocopy/4096", S_RING_ZC, 4096),
+	{ .name = NULL },
+};
