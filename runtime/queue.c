@@ -61,7 +61,8 @@ struct mpi_queue {
 	uint32_t watch_pending;
 	uint32_t pad3a;
 	uint64_t watch_id;
-	uint32_t pad3[4];
+	struct mproc_spin spin;	/* consumers' adaptive spin on an empty queue */
+	uint32_t pad3[3];
 	/* nslots slots of slot_size bytes follow */
 };
 
@@ -493,6 +494,14 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;
+		/* Spin on the head slot's sequence before paying for the
+		 * announcement (and its membarrier): a prompt put is caught here. */
+		uint64_t hp = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
+		uint32_t *seqw = (uint32_t *)&slot_at(h, hp)->word;
+		uint32_t seen = __atomic_load_n(seqw, __ATOMIC_ACQUIRE);
+		if (seen == (uint32_t)hp && !check_dead &&
+		    mproc_spin_while_eq(seqw, seen, &h->q->spin))
+			continue;
 		rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
 		if (rc == -ETIMEDOUT)
 			return rc;

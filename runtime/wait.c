@@ -117,6 +117,20 @@ static int64_t ncpus_checked_ns;
 static int ncpus_cached;
 static bool oversub_cached;
 
+/* A forked child may be pinned differently (taskset, a pool's affinity):
+ * it decides afresh instead of inheriting the parent's view. */
+static void oversub_atfork_child(void)
+{
+	load_checked_ns = 0;
+	ncpus_checked_ns = 0;
+	ncpus_cached = 0;
+}
+
+__attribute__((constructor)) static void wait_init(void)
+{
+	pthread_atfork(NULL, NULL, oversub_atfork_child);
+}
+
 static int usable_cpus(void)
 {
 	cpu_set_t set;
@@ -157,11 +171,11 @@ bool mproc_cpu_oversubscribed(void)
 	if (now - last < MPI_LOAD_PERIOD_NS && last != 0)
 		return __atomic_load_n(&oversub_cached, __ATOMIC_RELAXED);
 	__atomic_store_n(&load_checked_ns, now, __ATOMIC_RELAXED);
-	/* The usable CPUs (affinity, cpusets) are re-read once a second, on a
+	/* The usable CPUs (affinity, cpusets) are re-read every 100 ms, on a
 	 * clock of their own so a busy caller does not starve the refresh. */
 	int ncpu = __atomic_load_n(&ncpus_cached, __ATOMIC_RELAXED);
 	int64_t cpu_last = __atomic_load_n(&ncpus_checked_ns, __ATOMIC_RELAXED);
-	if (ncpu == 0 || now - cpu_last > MPROC_NS_PER_SEC) {
+	if (ncpu == 0 || now - cpu_last > 100 * MPROC_NS_PER_MS) {
 		ncpu = usable_cpus();
 		__atomic_store_n(&ncpus_cached, ncpu, __ATOMIC_RELAXED);
 		__atomic_store_n(&ncpus_checked_ns, now, __ATOMIC_RELAXED);
