@@ -176,6 +176,8 @@ int mpi_notify_open_reader(uint64_t id, int *keep_writer);
 void mpi_notify_poke(uint64_t id, uint32_t *pending, int *fd_cache);
 void mpi_notify_rearm(int read_fd, uint32_t *pending);
 void mpi_notify_arm(uint32_t *armed);
+int mpi_notify_watch(uint64_t id, uint32_t *armed, uint32_t *pending, int *watch_fd,
+		     int *poke_fd, bool (*ready)(void *obj), void *obj);
 
 /* registry.c */
 int mpi_registry_attach(struct mproc_region *r);

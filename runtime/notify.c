@@ -121,3 +121,30 @@ void mpi_notify_arm(uint32_t *armed)
 	 * running writer see it before we look at the object (see lock.c). */
 	(void)mpi_membarrier();
 }
+
+/*
+ * A reader's first request for the readiness fd of an object: open it, arm
+ * the object, and make the fd readable at once if `ready` says there is
+ * something to read already.  *watch_fd and *poke_fd are the reader's
+ * cached descriptors (-1 when not open yet).
+ */
+int mpi_notify_watch(uint64_t id, uint32_t *armed, uint32_t *pending, int *watch_fd,
+		     int *poke_fd, bool (*ready)(void *obj), void *obj)
+{
+	if (*watch_fd >= 0)
+		return *watch_fd;
+	int w = -1;
+	int fd = mpi_notify_open_reader(id, &w);
+	if (fd < 0)
+		return fd;
+	*watch_fd = fd;
+	if (*poke_fd < 0)
+		*poke_fd = w;	/* also keeps the FIFO from reading as closed */
+	else
+		close(w);
+	mpi_notify_arm(armed);
+	mpi_notify_rearm(fd, pending);
+	if (ready(obj))
+		mpi_notify_poke(id, pending, poke_fd);
+	return fd;
+}

@@ -556,26 +556,17 @@ int mproc_queue_close(struct mproc_queue *h)
 	return 0;
 }
 
+static bool cons_ready_obj(void *h)
+{
+	return cons_ready(h);
+}
+
 int mproc_queue_fd(struct mproc_queue *h)
 {
 	if (!h)
 		return -EINVAL;
-	if (h->watch_fd >= 0)
-		return h->watch_fd;
-	int w = -1;
-	int fd = mpi_notify_open_reader(MPI_LOAD(&h->q->watch_id), &w);
-	if (fd < 0)
-		return fd;
-	h->watch_fd = fd;
-	if (h->poke_fd < 0)
-		h->poke_fd = w;
-	else
-		close(w);
-	mpi_notify_arm(&h->q->watch_armed);
-	mpi_notify_rearm(fd, &h->q->watch_pending);
-	if (cons_ready(h))
-		mpi_notify_poke(MPI_LOAD(&h->q->watch_id), &h->q->watch_pending, &h->poke_fd);
-	return fd;
+	return mpi_notify_watch(MPI_LOAD(&h->q->watch_id), &h->q->watch_armed,
+				&h->q->watch_pending, &h->watch_fd, &h->poke_fd, cons_ready_obj, h);
 }
 
 int mproc_queue_task_done(struct mproc_queue *h)

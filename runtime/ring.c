@@ -456,27 +456,17 @@ static void ring_close(struct mproc_rport *p, uint32_t flag)
 	ring_poke(p);	/* end of stream is readable too */
 }
 
+static bool cons_ready_obj(void *p)
+{
+	return cons_ready(p);
+}
+
 int mproc_ring_fd(struct mproc_rport *p)
 {
 	if (!p || !p->ring)
 		return -EINVAL;
-	if (p->watch_fd >= 0)
-		return p->watch_fd;
-	int w = -1;
-	int fd = mpi_notify_open_reader(MPI_LOAD(&p->ring->watch_id), &w);
-	if (fd < 0)
-		return fd;
-	p->watch_fd = fd;
-	if (p->poke_fd < 0)
-		p->poke_fd = w;	/* also keeps the FIFO from reading as closed */
-	else
-		close(w);
-	mpi_notify_arm(&p->ring->watch_armed);
-	/* Anything already there must show: re-arm and poke if so. */
-	mpi_notify_rearm(fd, &p->ring->watch_pending);
-	if (cons_ready(p))
-		mpi_notify_poke(MPI_LOAD(&p->ring->watch_id), &p->ring->watch_pending, &p->poke_fd);
-	return fd;
+	return mpi_notify_watch(MPI_LOAD(&p->ring->watch_id), &p->ring->watch_armed,
+				&p->ring->watch_pending, &p->watch_fd, &p->poke_fd, cons_ready_obj, p);
 }
 
 void mproc_ring_port_close(struct mproc_rport *p)
