@@ -65,11 +65,20 @@ static void bar_break(struct mproc_barrier *b)
 	bar_publish(b, (w & BAR_GEN_MASK) | BAR_BROKEN);
 }
 
+/*
+ * The internal lock is held only for a few instructions by a running peer,
+ * so even a caller with timeout 0 waits for it a little (a non-blocking
+ * wait means "do not wait for the other parties", not "fail if a peer is
+ * mid-arrival"); the caller's timeout bounds only waits beyond that grace,
+ * such as for a peer stopped while holding it.
+ */
+#define BAR_LOCK_GRACE_NS (100 * MPROC_NS_PER_MS)
+
 static int bar_lock(struct mproc_barrier *b, int64_t deadline)
 {
 	int64_t left = deadline;
-	if (deadline != MPROC_FOREVER && deadline != 0 && (left = deadline - mproc_now_ns()) <= 0)
-		left = 0;
+	if (deadline != MPROC_FOREVER && (left = deadline - mproc_now_ns()) < BAR_LOCK_GRACE_NS)
+		left = BAR_LOCK_GRACE_NS;
 	int rc = mproc_lock_acquire(&b->lock, left);
 	if (rc == -EAGAIN)
 		rc = -ETIMEDOUT;
