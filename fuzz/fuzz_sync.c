@@ -825,6 +825,10 @@ static void op_barrier_wait(int64_t t, bool with_action, int arc)
 		} else {
 			b->count = 0;
 			b->word = w_make(w_gen(b->word) + 1, false, false);
+			/* a reset that named this generation number is forgotten
+			 * (generations wrap after 2^30) */
+			if (b->reset_gen == b->word)
+				b->reset_gen = 0xffffffffu;
 			want = (int)idx;
 		}
 		(void)ml_release(&b->l);
