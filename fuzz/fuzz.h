@@ -11,4 +11,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The fuzzer's bytes, read front to back by every target.  Past the end
+ * every read yields 0, so a truncated program still decodes. */
+struct in {
+	const uint8_t *p;
+	size_t n;
+};
+
+static inline uint8_t take8(struct in *s)
+{
+	if (s->n == 0)
+		return 0;
+	s->n--;
+	return *s->p++;
+}
+
+/* `bytes` (at most 8) bytes as a little-endian number. */
+static inline uint64_t take(struct in *s, unsigned bytes)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < bytes; i++)
+		v |= (uint64_t)take8(s) << (8 * i);
+	return v;
+}
+
 #endif

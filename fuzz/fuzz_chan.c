@@ -123,35 +123,6 @@ static uint64_t rec_size(uint64_t len)
 	return REC_HDR + ((len + 7) & ~(uint64_t)7);
 }
 
-/* ---- input ---- */
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	if (!in->n)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint16_t u16(struct in *in)
-{
-	uint16_t v = u8(in);
-	return (uint16_t)(v | u8(in) << 8);
-}
-
-static uint64_t u64(struct in *in)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)u8(in) << (8 * i);
-	return v;
-}
-
 /* ---- message contents: a function of a sequence number and a length ---- */
 
 static uint8_t pat(uint32_t seq, size_t i)
@@ -391,7 +362,7 @@ static void ring_cons_idle(void)
 
 static size_t pick_len(struct in *in, uint64_t max)
 {
-	uint8_t b = u8(in);
+	uint8_t b = take8(in);
 	if (b >= 250)
 		return (size_t)(max + b - 252);	/* max-2 .. max+3 */
 	return b;
@@ -399,7 +370,7 @@ static size_t pick_len(struct in *in, uint64_t max)
 
 static size_t pick_cap(struct in *in)
 {
-	uint8_t b = u8(in);
+	uint8_t b = take8(in);
 	return b == 255 ? MAX_MSG_BUF : b;
 }
 
@@ -473,7 +444,7 @@ static void op_ring_reserve(struct in *in)
 {
 	ring_prod_idle();
 	size_t len = pick_len(in, max_msg(rprod.capacity));
-	uint8_t how = u8(in);
+	uint8_t how = take8(in);
 	void *where = NULL;
 	int64_t want = ring_dirty ? 0 : ring_expect_send(&mr, len);
 	int rc = mproc_ring_reserve(&rprod, len, &where, 0);
@@ -491,7 +462,7 @@ static void op_ring_reserve(struct in *in)
 	fill(where, res_seq, len);
 	if (how & 1) {
 		/* Commit now, possibly shorter than reserved. */
-		size_t c = (how & 2) && len ? len - (u8(in) % (len + 1)) : len;
+		size_t c = (how & 2) && len ? len - (take8(in) % (len + 1)) : len;
 		ring_commit(c);
 	}
 }
@@ -502,14 +473,14 @@ static void op_ring_commit(struct in *in)
 		FUZZ_CHECK(mproc_ring_commit(&rprod, 0) == -EINVAL);
 		return;
 	}
-	size_t c = res_len ? res_len - (u8(in) % (res_len + 1)) : 0;
+	size_t c = res_len ? res_len - (take8(in) % (res_len + 1)) : 0;
 	ring_commit(c);
 }
 
 static void op_ring_peek(struct in *in)
 {
 	ring_cons_idle();
-	uint8_t how = u8(in);
+	uint8_t how = take8(in);
 	const void *where = NULL;
 	ssize_t n = mproc_ring_peek(&rcons, &where, 0);
 	if (ring_dirty) {
@@ -554,7 +525,7 @@ static void op_ring_poll(void)
 
 static void op_ring_close(struct in *in)
 {
-	if (u8(in) & 1) {
+	if (take8(in) & 1) {
 		mproc_ring_close_write(&rprod);
 		mr.closed_w = 1;
 	} else {
@@ -568,7 +539,7 @@ static void op_ring_close(struct in *in)
 static void op_ring_ports(struct in *in)
 {
 	struct mproc_rport p;
-	int side = u8(in) & 1;
+	int side = take8(in) & 1;
 	int rc = mproc_ring_port(&p, ring, ring_size);
 	if (!ring_dirty)
 		FUZZ_CHECK(rc == 0);
@@ -635,7 +606,7 @@ static struct mring *pipe_in(int e)
 
 static void op_pipe_send(struct in *in)
 {
-	int e = u8(in) & 1;
+	int e = take8(in) & 1;
 	struct mproc_conn *c = &ends[e];
 	size_t len = pick_len(in, max_msg(mp[0].cap));
 	uint8_t *b = malloc(len ? len : 1);
@@ -661,11 +632,11 @@ static void op_pipe_send(struct in *in)
 
 static void op_pipe_recv(struct in *in, int into)
 {
-	int e = u8(in) & 1;
+	int e = take8(in) & 1;
 	struct mproc_conn *c = &ends[e];
 	size_t cap = pick_cap(in), off = 0, need = 0;
 	if (into)
-		off = u8(in) % 8;	/* may exceed cap: -EINVAL */
+		off = take8(in) % 8;	/* may exceed cap: -EINVAL */
 	uint8_t *b = malloc(cap ? cap : 1);
 	FUZZ_CHECK(b != NULL);
 	ssize_t n;
@@ -695,7 +666,7 @@ static void op_pipe_recv(struct in *in, int into)
 
 static void op_pipe_poll(struct in *in)
 {
-	int e = u8(in) & 1;
+	int e = take8(in) & 1;
 	struct mproc_conn *c = &ends[e];
 	int rc = mproc_conn_poll(c, 0);
 	struct mring *m = pipe_in(e);
@@ -709,7 +680,7 @@ static void op_pipe_poll(struct in *in)
 
 static void op_pipe_close(struct in *in)
 {
-	int e = u8(in) & 1;
+	int e = take8(in) & 1;
 	struct mproc_conn *c = &ends[e];
 	int was = c->closed;
 	int rc = mproc_conn_close(c);
@@ -782,9 +753,9 @@ static void queue_reinit(void)
 static void op_queue_put(struct in *in)
 {
 	q_touched = 1;
-	size_t len = u8(in);
+	size_t len = take8(in);
 	if (len == 255)
-		len = u16(in) % 4096;
+		len = (uint16_t)take(in, 2) % 4096;
 	/* Known bug 4: with one slot, a put on a full queue succeeds. */
 	if (MPROC_FUZZ_SKIP_KNOWN && !q_dirty && q_n == 1 && q_count == 1)
 		return;
@@ -963,24 +934,24 @@ static void steer_known(int t)
 
 static void op_hostile_raw(struct in *in)
 {
-	int t = u8(in) % NTARGETS;
+	int t = take8(in) % NTARGETS;
 	uint8_t *base;
 	size_t size;
 	target_span(t, &base, &size);
-	size_t off = u16(in) % size;
-	unsigned n = 1 + u8(in) % 8;
+	size_t off = (uint16_t)take(in, 2) % size;
+	unsigned n = 1 + take8(in) % 8;
 	if (n > size - off)
 		n = (unsigned)(size - off);
 	for (unsigned i = 0; i < n; i++)
-		base[off + i] = u8(in);
+		base[off + i] = take8(in);
 	mark_dirty(t);
 }
 
 /* A value for a field: a boundary, a fuzzer value, or relative to ref. */
 static uint64_t pick_value(struct in *in, uint64_t cur, uint64_t ref, uint64_t cap)
 {
-	uint8_t sel = u8(in);
-	int8_t d = (int8_t)u8(in);
+	uint8_t sel = take8(in);
+	int8_t d = (int8_t)take8(in);
 	switch (sel % 12) {
 	case 0: return 0;
 	case 1: return ref + (uint64_t)(int64_t)d;
@@ -993,7 +964,7 @@ static uint64_t pick_value(struct in *in, uint64_t cur, uint64_t ref, uint64_t c
 	case 8: return g_self;
 	case 9: return 0x7fffffffu + (uint64_t)(int64_t)d;
 	case 10: return (uint64_t)1 << (d & 63);
-	default: return u64(in);
+	default: return take(in, 8);
 	}
 }
 
@@ -1002,7 +973,7 @@ static uint64_t pick_value(struct in *in, uint64_t cur, uint64_t ref, uint64_t c
 static void hostile_ring_field(struct in *in, uint8_t *r, uint64_t cap, int *touched_index)
 {
 	struct mproc_ring *R = (struct mproc_ring *)r;
-	uint8_t f = u8(in) % 10;
+	uint8_t f = take8(in) % 10;
 	uint64_t head = rd(r + offsetof(struct mproc_ring, head), 8);
 	uint64_t tail = rd(r + offsetof(struct mproc_ring, tail), 8);
 	size_t off;
@@ -1020,9 +991,9 @@ static void hostile_ring_field(struct in *in, uint8_t *r, uint64_t cap, int *tou
 	case 7: /* record header at head: kind */
 		off = sizeof *R + (head & (cap - 1) & ~(uint64_t)7) + 4; w = 4; ref = REC_DATA; break;
 	case 8: /* record header at tail (the next one the producer writes) */
-		off = sizeof *R + (tail & (cap - 1) & ~(uint64_t)7) + (u8(in) & 4); w = 4; ref = cap;
+		off = sizeof *R + (tail & (cap - 1) & ~(uint64_t)7) + (take8(in) & 4); w = 4; ref = cap;
 		break;
-	default: off = offsetof(struct mproc_ring, cons_waiting) + 4 * (u8(in) % 2); w = 4; ref = 1;
+	default: off = offsetof(struct mproc_ring, cons_waiting) + 4 * (take8(in) % 2); w = 4; ref = 1;
 		break;
 	}
 	uint64_t v = pick_value(in, rd(r + off, w), ref, cap);
@@ -1035,16 +1006,16 @@ static void hostile_ring_field(struct in *in, uint8_t *r, uint64_t cap, int *tou
 
 static void op_hostile_field(struct in *in)
 {
-	int t = u8(in) % NTARGETS;
+	int t = take8(in) % NTARGETS;
 	int idx = 0;
 	if (t == T_RING) {
 		hostile_ring_field(in, (uint8_t *)ring, mr.cap, &idx);
 	} else if (t == T_PIPE) {
 		uint8_t *p = (uint8_t *)pipe_obj;
-		uint8_t f = u8(in) % 8;
+		uint8_t f = take8(in) % 8;
 		size_t off;
 		unsigned w = 4;
-		int i = u8(in) & 1;
+		int i = take8(in) & 1;
 		if (f < 2) {
 			/* a ring of the pipe */
 			int64_t rb = mproc_ring_bytes(pipe_cap);
@@ -1064,8 +1035,8 @@ static void op_hostile_field(struct in *in)
 		}
 		wr(p + off, w, pick_value(in, rd(p + off, w), g_self, pipe_cap));
 	} else {
-		uint8_t f = u8(in) % 9;
-		uint64_t pos = u8(in);
+		uint8_t f = take8(in) % 9;
+		uint64_t pos = take8(in);
 		uint64_t qt = rd(qobj + QH_TAIL, 8), qh = rd(qobj + QH_HEAD, 8);
 		size_t s = QH_BYTES + (size_t)(((f & 1 ? qh : qt) + pos % 3) % q_n) * q_slot;
 		size_t off;
@@ -1093,27 +1064,27 @@ static void op_hostile_field(struct in *in)
  * the size given to the validator can refuse it. */
 static void op_hostile_recheck(struct in *in)
 {
-	int t = u8(in) % NTARGETS;
-	uint8_t s = u8(in);
+	int t = take8(in) % NTARGETS;
+	uint8_t s = take8(in);
 	if (t == T_RING) {
 		uint64_t c = s & 1 ? mr.cap << (s >> 1 & 3) : mr.cap >> (s >> 1 & 3);
 		if (s & 0x80)
-			c = u64(in);
+			c = take(in, 8);
 		ring->capacity = c;
 		ring->check = ring_check(c);
 	} else if (t == T_PIPE) {
 		uint64_t c = s & 1 ? pipe_cap << (s >> 1 & 3) : pipe_cap >> (s >> 1 & 3);
 		uint32_t fl = (s >> 3) & 3;
 		if (s & 0x80)
-			c = u64(in);
+			c = take(in, 8);
 		pipe_obj->capacity = c;
 		pipe_obj->flags = fl;
 		pipe_obj->check = pipe_check(c, fl);
 	} else {
-		uint32_t n = s & 1 ? q_n << (s >> 1 & 3) : (s & 0x40 ? u16(in) : q_n + 1);
+		uint32_t n = s & 1 ? q_n << (s >> 1 & 3) : (s & 0x40 ? (uint16_t)take(in, 2) : q_n + 1);
 		uint32_t ss = rd(qobj + QH_SLOT_SIZE, 4);
 		if (s & 0x20)
-			ss = (uint32_t)u16(in);
+			ss = (uint32_t)(uint16_t)take(in, 2);
 		uint32_t fl = (s >> 3) & 1;
 		wr(qobj + QH_NSLOTS, 4, n);
 		wr(qobj + QH_SLOT_SIZE, 4, ss);
@@ -1192,7 +1163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		inited = 1;
 	}
 	struct in in = {data, size};
-	uint8_t cfg = u8(&in);
+	uint8_t cfg = take8(&in);
 
 	ring_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg & 3) % 3));
 	pipe_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg >> 3 & 3) % 3),
@@ -1212,7 +1183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q_inline = q_slot - QS_HDR;
 
 	for (int i = 0; i < MAX_OPS && in.n; i++) {
-		switch (u8(&in) % NOPS) {
+		switch (take8(&in) % NOPS) {
 		case OP_R_SEND: op_ring_send(&in); break;
 		case OP_R_RECV: op_ring_recv(&in); break;
 		case OP_R_RESERVE: op_ring_reserve(&in); break;

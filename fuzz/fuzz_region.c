@@ -102,29 +102,7 @@
 		}                                                                        \
 	} while (0)
 
-/* ---- input decoding ---- */
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-/* Past the end every read yields 0: a truncated program still decodes. */
-static uint8_t take8(struct in *s)
-{
-	if (s->n == 0)
-		return 0;
-	s->n--;
-	return *s->p++;
-}
-
-static uint64_t take(struct in *s, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++)
-		v |= (uint64_t)take8(s) << (8 * i);
-	return v;
-}
+/* ---- input decoding (struct in, take8, take: fuzz.h) ---- */
 
 static uint64_t heap_end(const struct mproc_region *r)
 {

@@ -95,29 +95,6 @@
 #define ID_GEN_MASK ((1u << (31 - ID_SLOT_BITS)) - 1)
 #define ID_BAD_SLOT ID_SLOT_MASK	/* the last slot is never used */
 
-/* ---- input ---- */
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t take8(struct in *s)
-{
-	if (s->n == 0)
-		return 0;
-	s->n--;
-	return *s->p++;
-}
-
-static uint32_t take32(struct in *s, unsigned bytes)
-{
-	uint32_t v = 0;
-	for (unsigned i = 0; i < bytes; i++)
-		v |= (uint32_t)take8(s) << (8 * i);
-	return v;
-}
-
 /* ---- identities ---- */
 
 static uint32_t self_id, my_tid;
@@ -445,15 +422,15 @@ static uint32_t take_id(struct in *s)
 		return make_id(id_slot(h), g == hg ? g + 1 : g);
 	}
 	case 6:	/* generation 0 */
-		return 1 + take32(s, 2) % (ID_BAD_SLOT - 1);
+		return 1 + (uint32_t)take(s, 2) % (ID_BAD_SLOT - 1);
 	case 7:	/* the slot that is never used (not 0x7fffffff) */
-		return make_id(ID_BAD_SLOT, take32(s, 3) % ID_GEN_MASK);
+		return make_id(ID_BAD_SLOT, (uint32_t)take(s, 3) % ID_GEN_MASK);
 	case 8:	/* bit 31 set */
-		return 0x80000000u | take32(s, 4);
+		return 0x80000000u | (uint32_t)take(s, 4);
 	case 9:
 		return LOCK_DEAD;
 	case 10:
-		return take32(s, 4);
+		return (uint32_t)take(s, 4);
 	default:	/* ourselves with a stray waiter bit */
 		return self_id | 0x80000000u;
 	}
@@ -471,7 +448,7 @@ static uint32_t take_val(struct in *s)
 	case 1:
 		return take8(s);
 	case 2:
-		return take32(s, 4);
+		return (uint32_t)take(s, 4);
 	case 3:
 		return take_id(s);
 	default: {
@@ -986,7 +963,7 @@ static int64_t take_sem_init_value(struct in *s)
 	static const int64_t k[] = {0, 1, 2, 3, 5, VALUE_MAX, (int64_t)VALUE_MAX + 1, -1,
 				    INT64_MIN, INT64_MAX};
 	uint8_t sel = take8(s);
-	return sel < 0xf0 ? k[sel % 10] : (int64_t)(int32_t)take32(s, 4);
+	return sel < 0xf0 ? k[sel % 10] : (int64_t)(int32_t)(uint32_t)take(s, 4);
 }
 
 static uint32_t take_n(struct in *s)
