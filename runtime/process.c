@@ -114,8 +114,11 @@ static void child_main(struct mproc_process *p, pid_t parent)
 {
 	if (p->daemon) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)	/* the parent died before prctl */
-			_exit(128 + SIGKILL);
+		/* The parent died before prctl: end exactly as the death
+		 * signal would have ended us, so that whoever reaps us sees
+		 * the same status either way. */
+		if (getppid() != parent)
+			raise(SIGKILL);
 	}
 	snprintf(self_name, sizeof self_name, "%s", p->name);
 	int rc = p->fn ? p->fn(p->arg) : 0;
