@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inspector's reading side (mproc/inspect.h): a snapshot of a region and
+ * of every named object, from a handle that may be read-only.
+ *
+ * Rules, since the bytes read come from processes that may be buggy, dead or
+ * hostile (DESIGN.md):
+ *  - never write: the mapping may be PROT_READ, and a tool must not disturb
+ *    what it looks at (no lock taken, no waiter woken);
+ *  - every object span comes from the directory and is checked against the
+ *    mapping, its heap block and its type's struct size and alignment before
+ *    one byte of it is read;
+ *  - every loop is bounded by the layout validated at open, or by a constant;
+ *  - every shared word is read once, with a relaxed atomic load, into a
+ *    local that is then range-checked: a peer changing it meanwhile cannot
+ *    make two reads disagree.
+ *
+ * Types are dispatched through one table (inspectors[] below): a new object
+ * family (the Pool) adds a member to the union in inspect.h, a fill function
+ * and a row there, and a printer in tools/mproc-stat.c.
+ */
+#include "internal.h"
+
+#include <mproc/inspect.h>
+#include <mproc/pipe.h>
+#include <mproc/queue.h>
+#include <fcntl.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * The per-user identity registry that lock words name (self.c): a file of
+ * 16384 slots of 64 bytes; an id is slot | generation << 14.  These mirror
+ * self.c's private constants; tests/test_inspect.c checks that the pid
+ * found for a live holder is the right one, which fails if they drift.
+ */
+#define IDS_SLOTS 16384u
+#define IDS_SLOT_BITS 14u
+#define IDS_GEN_MASK ((1u << (31 - IDS_SLOT_BITS)) - 1)
+#define IDS_FILE_SIZE ((size_t)IDS_SLOTS * MPI_SLOT_SIZE)
+
+/* Most queue slots summed for the byte count of one queue. */
+#define QUEUE_SCAN_MAX 65536u
+
+/* One inspection: the region and a read-only view of the identity registry. */
+struct insp {
+	const struct mproc_region *r;
+	const struct mpi_slot *ids;	/* NULL: holders' liveness unknown */
+	int ids_fd;
+};
+
+/* ---- the identity registry, read-only ---- */
+
+static uid_t region_uid(const struct mproc_region *r)
+{
+	struct stat st;
+	if (r->fd >= 0 && fstat(r->fd, &st) == 0)
+		return st.st_uid;
+	return geteuid();
+}
+
+/* Maps /dev/shm/mproc.ids.<uid of the region's owner> read-only, if it is
+ * there and looks like one; otherwise liveness stays unknown. */
+static void insp_begin(struct insp *in, const struct mproc_region *r)
+{
+	char name[64];
+	struct stat st;
+
+	in->r = r;
+	in->ids = NULL;
+	in->ids_fd = -1;
+	snprintf(name, sizeof name, "/mproc.ids.%u", (unsigned)region_uid(r));
+	int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != IDS_FILE_SIZE) {
+		close(fd);
+		return;
+	}
+	void *p = mmap(NULL, IDS_FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return;
+	}
+	in->ids = p;
+	in->ids_fd = fd;
+}
+
+static void insp_end(struct insp *in)
+{
+	if (in->ids)
+		munmap((void *)in->ids, IDS_FILE_SIZE);
+	if (in->ids_fd >= 0)
+		close(in->ids_fd);
+	in->ids = NULL;
+	in->ids_fd = -1;
+}
+
+/* Liveness of a slot's owner: the generation must still be the id's, and
+ * the slot's byte must be locked by an open file description (not ours:
+ * ours never locks).  As in self.c, the generation is read again after the
+ * lock test so that a new owner of the slot is not taken for the old. */
+static int slot_alive(const struct mpi_slot *s, uint32_t gen, uint32_t gen_mask, int fd,
+		      off_t byte)
+{
+	if ((MPI_LOAD(&s->gen) & gen_mask) != gen)
+		return 0;
+	int held = mpi_ofd_held(fd, byte);
+	if (held < 0)
+		return -1;
+	return held && (MPI_LOAD(&s->gen) & gen_mask) == gen;
+}
+
+/* A lock word's holder, named by an identity (self.c). */
+static void id_holder(const struct insp *in, uint32_t id, struct mproc_holder *h)
+{
+	h->id = id;
+	h->alive = -1;
+	h->pid = 0;
+	if (id == 0)
+		return;
+	uint32_t slot = id & ((1u << IDS_SLOT_BITS) - 1);
+	if (slot >= IDS_SLOTS - 1 || id >= MPROC__LOCK_DEAD) {
+		h->alive = 0;	/* no process can have this id: the lock code takes it over */
+		return;
+	}
+	if (!in->ids)
+		return;
+	const struct mpi_slot *s = &in->ids[slot];
+	/* The pid is read before the liveness test: when the generation still
+	 * matches after it, the pid is that holder's, dead or alive. */
+	pid_t pid = MPI_LOAD(&s->pid);
+	h->alive = slot_alive(s, id >> IDS_SLOT_BITS, IDS_GEN_MASK, in->ids_fd,
+			      (off_t)slot * MPI_SLOT_SIZE);
+	if ((MPI_LOAD(&s->gen) & IDS_GEN_MASK) == id >> IDS_SLOT_BITS)
+		h->pid = pid > 0 ? pid : 0;
+}
+
+/* A region-internal lock's holder, named by a region peer id. */
+static void peer_holder(const struct mproc_region *r, uint32_t word, struct mproc_holder *h)
+{
+	uint32_t id = word & MPI_ID_MASK;
+	h->id = id;
+	h->alive = -1;
+	h->pid = 0;
+	if (id == 0)
+		return;
+	if (mpi_id_slot(id) >= r->max_procs) {
+		h->alive = 0;
+		return;
+	}
+	const struct mpi_slot *s = mpi_slot(r, mpi_id_slot(id));
+	pid_t pid = MPI_LOAD(&s->pid);
+	int a = mproc_region_peer_alive(r, id);
+	h->alive = a < 0 ? -1 : a;
+	if ((MPI_LOAD(&s->gen) & MPI_GEN_MASK) == mpi_id_gen(id))
+		h->pid = pid > 0 ? pid : 0;
+}
+
+/* ---- helpers for the object fillers ---- */
+
+static int corrupt(struct mproc_obj_info *o, const char *why)
+{
+	o->status = -EBADMSG;
+	o->why = why;
+	return -EBADMSG;
+}
+
+/* The object's bytes, once its span is known to be a heap block of the
+ * region at least `need` bytes long and aligned for its struct; NULL (and
+ * the object marked corrupt) otherwise. */
+static const void *obj_span(const struct insp *in, struct mproc_obj_info *o, size_t need,
+			    size_t align)
+{
+	const void *p = mproc_region_ptr(in->r, o->offset, (size_t)o->size);
+	if (!p || o->size > SIZE_MAX)
+		return corrupt(o, "span outside the region"), NULL;
+	int64_t usable = mproc_region_alloc_size(in->r, o->offset);
+	if (usable < 0 || o->size > (uint64_t)usable)
+		return corrupt(o, "span is not a heap block"), NULL;
+	if (o->size < need)
+		return corrupt(o, "smaller than its type's struct"), NULL;
+	if (o->offset % align)
+		return corrupt(o, "misaligned"), NULL;
+	return p;
+}
+
+static void lock_fill(const struct insp *in, const struct mproc_lock *l,
+		      struct mproc_lock_info *li)
+{
+	uint32_t w = MPI_LOAD(&l->word);
+	memset(li, 0, sizeof *li);
+	li->unrecoverable = w == MPROC__LOCK_DEAD;
+	id_holder(in, li->unrecoverable ? 0 : w, &li->holder);
+	uint32_t nw = MPI_LOAD(&l->nwait);
+#ifdef MPROC__LOCK_NW_COUNT
+	nw &= MPROC__LOCK_NW_COUNT;	/* the count; the other bits are flags (sync.h) */
+#endif
+	li->waiters = nw;
+	li->inconsistent = MPI_LOAD(&l->state) != 0;
+}
+
+static void rlock_fill(const struct insp *in, const struct mproc_rlock *l,
+		       struct mproc_lock_info *li)
+{
+	lock_fill(in, &l->lock, li);
+	li->owner_tid = MPI_LOAD(&l->owner_tid);
+	li->depth = MPI_LOAD(&l->count);
+}
+
+/* ---- one fill function per type: 0, or the object marked corrupt ---- */
+
+static int fill_lock(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	lock_fill(in, p, &o->u.lock);
+	return 0;
+}
+
+static int fill_rlock(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	rlock_fill(in, p, &o->u.lock);
+	return 0;
+}
+
+static int fill_sem(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct mproc_sem *s = p;
+	uint32_t v = MPI_LOAD(&s->value), bound = MPI_LOAD(&s->bound);
+	if (v > 0x7fffffffu)
+		return corrupt(o, "semaphore value past INT32_MAX");
+	o->u.sem.value = v;
+	o->u.sem.bound = bound ? (int64_t)(bound & 0x7fffffffu) : -1;
+	o->u.sem.waiters = MPI_LOAD(&s->nwait);
+	return 0;
+}
+
+static int fill_event(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	/* bit 0 the flag, bits 1..30 the generation, bit 31 sleepers (event.c) */
+	uint32_t w = MPI_LOAD(&((const struct mproc_event *)p)->word);
+	o->u.event.set = w & 1u;
+	o->u.event.waiters = w >> 31;
+	o->u.event.generation = (w & 0x7ffffffeu) >> 1;
+	return 0;
+}
+
+static int fill_cond(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct mproc_cond *c = p;
+	uint32_t kind = MPI_LOAD(&c->kind);
+	if (kind > MPROC_COND_LOCK)
+		return corrupt(o, "condition lock kind unknown");
+	rlock_fill(in, &c->lock, &o->u.cond.lock);
+	o->u.cond.kind = kind;
+	o->u.cond.waiters = MPI_LOAD(&c->nwait);
+	return 0;
+}
+
+static int fill_barrier(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	/* word: bit 0 broken, bits 1..30 generation, bit 31 sleepers (barrier.c) */
+	const struct mproc_barrier *b = p;
+	uint32_t parties = MPI_LOAD(&b->parties), count = MPI_LOAD(&b->count);
+	uint32_t w = MPI_LOAD(&b->word);
+	if (parties == 0 || parties > 0x7fffffffu)
+		return corrupt(o, "barrier party count impossible");
+	lock_fill(in, &b->lock, &o->u.barrier.lock);
+	o->u.barrier.parties = parties;
+	o->u.barrier.waiting = count;
+	o->u.barrier.generation = (w & 0x7ffffffeu) >> 1;
+	o->u.barrier.broken = w & 1u;
+	o->u.barrier.waiters = w >> 31;
+	return 0;
+}
+
+static bool ctype_unsigned(int t)
+{
+	return t == MPROC_C_UBYTE || t == MPROC_C_USHORT || t == MPROC_C_UINT ||
+	       t == MPROC_C_ULONG || t == MPROC_C_ULONGLONG;
+}
+
+/* A Value's payload (the low `size` bytes of data, native byte order). */
+static void value_decode(int type, int size, uint64_t raw, struct mproc_obj_info *o)
+{
+	uint8_t bytes[8];
+	memcpy(bytes, &raw, sizeof bytes);
+	if (type == MPROC_C_FLOAT) {
+		float f;
+		memcpy(&f, bytes, sizeof f);
+		o->u.value.value.d = f;
+	} else if (type == MPROC_C_DOUBLE) {
+		memcpy(&o->u.value.value.d, bytes, sizeof(double));
+	} else if (ctype_unsigned(type)) {
+		uint64_t u = 0;
+		memcpy(&u, bytes, (size_t)size);	/* little-endian hosts only (x86-64, arm64) */
+		o->u.value.value.u = u;
+	} else {
+		uint64_t u = 0;
+		memcpy(&u, bytes, (size_t)size);
+		int shift = 64 - 8 * size;
+		o->u.value.value.i = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+	}
+}
+
+static int fill_value(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct mproc_value *v = p;
+	uint32_t type = MPI_LOAD(&v->type), size = MPI_LOAD(&v->size);
+	int want = mproc_ctype_size((int)type);
+	if (want < 0 || (uint32_t)want != size)
+		return corrupt(o, "value type and size disagree");
+	rlock_fill(in, &v->lock, &o->u.value.lock);
+	o->u.value.ctype = (int)type;
+	o->u.value.elem_size = size;
+	o->u.value.length = 1;
+	value_decode((int)type, want, MPI_LOAD(&v->data), o);
+	return 0;
+}
+
+static int fill_array(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct mproc_array *a = p;
+	int64_t len = mproc_array_len(a);	/* validates type, size, length, check */
+	uint32_t type = MPI_LOAD(&a->type);
+	if (len < 0)
+		return corrupt(o, "array header inconsistent");
+	int64_t bytes = mproc_array_bytes((int)type, (uint64_t)len);
+	if (bytes < 0 || (uint64_t)bytes > o->size)
+		return corrupt(o, "array longer than its block");
+	rlock_fill(in, &a->lock, &o->u.value.lock);
+	o->u.value.ctype = (int)type;
+	o->u.value.elem_size = (uint32_t)mproc_ctype_size((int)type);
+	o->u.value.length = (uint64_t)len;
+	return 0;
+}
+
+/* A ring's state from a port that mproc_ring_port validated (the port holds
+ * the capacity read once; the indices are read now and checked). */
+static int ring_fill(const struct mproc_rport *port, struct mproc_ring_info *ri,
+		     struct mproc_obj_info *o)
+{
+	const struct mproc_ring *g = port->ring;
+	uint64_t head = MPI_LOAD(&g->head), tail = MPI_LOAD(&g->tail);
+	uint32_t closed = MPI_LOAD(&g->closed);
+	memset(ri, 0, sizeof *ri);
+	ri->capacity = port->capacity;
+	if (tail < head || tail - head > port->capacity)
+		return corrupt(o, "ring indices impossible");
+	ri->used = tail - head;
+	ri->writer_closed = closed & MPROC_RING_CLOSED_WRITE;
+	ri->reader_closed = closed & MPROC_RING_CLOSED_READ;
+	ri->reader_waiting = MPI_LOAD(&g->cons_waiting) != 0;
+	ri->writer_waiting = MPI_LOAD(&g->prod_waiting) != 0;
+	ri->watched = MPI_LOAD(&g->watch_armed) != 0;
+	return 0;
+}
+
+static int fill_ring(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	struct mproc_rport port;
+	/* mproc_ring_port only reads the ring (it fills our local port). */
+	if (mproc_ring_port(&port, (struct mproc_ring *)p, (size_t)o->size) < 0)
+		return corrupt(o, "ring header invalid");
+	return ring_fill(&port, &o->u.ring, o);
+}
+
+static int fill_pipe(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	struct mproc_pipe *pp = (struct mproc_pipe *)p;
+	struct mproc_conn end[2];
+	/* mproc_pipe_ends validates and fills local ports: no shared write. */
+	if (mproc_pipe_ends(pp, (size_t)o->size, &end[0], &end[1]) < 0)
+		return corrupt(o, "pipe header invalid");
+	uint32_t closed = MPI_LOAD(&pp->closed);
+	o->u.pipe.capacity = end[0].in.capacity;
+	o->u.pipe.simplex = !end[0].writable;
+	o->u.pipe.nrings = o->u.pipe.simplex ? 1 : 2;
+	for (int i = 0; i < 2; i++) {
+		o->u.pipe.end_open[i] = !(closed & (1u << i));
+		lock_fill(in, &pp->read_lock[i], &o->u.pipe.read_lock[i]);
+		lock_fill(in, &pp->write_lock[i], &o->u.pipe.write_lock[i]);
+		if (end[i].readable && ring_fill(&end[i].in, &o->u.pipe.to_end[i], o) < 0)
+			return o->status;
+	}
+	return 0;
+}
+
+/*
+ * The Queue's shared header and slot layout (runtime/queue.c keeps them
+ * private).  Mirrored here field for field; tests/test_inspect.c compares
+ * what this reads with mproc_queue_qsize and mproc_queue_unfinished on a
+ * live queue, so a change there that is not made here fails that test.
+ */
+#define QUEUE_MAGIC 0x4555455543524d51ull
+#define QUEUE_MAX_SLOTS (1u << 24)
+struct queue_hdr {
+	uint64_t magic, check;
+	uint32_t nslots, slot_size, flags, maxsize;
+	uint32_t pad0[8];
+	uint64_t tail, pad1[7];
+	uint64_t head, pad2[7];
+	uint32_t closed, ncons_wait, nprod_wait;
+	struct mproc_ec not_empty, not_full;
+	uint32_t unfinished;
+	struct mproc_ec done;
+	uint32_t watch_armed, watch_pending, pad3a;
+	uint64_t watch_id;
+	struct mproc_spin spin;
+	uint32_t pad3[3];
+};
+struct queue_slot {
+	uint64_t word;	/* seq (0-31) | owner (32-62) | busy (63) */
+	uint32_t len, where;
+	uint64_t heap_off;
+};
+_Static_assert(sizeof(struct queue_hdr) == 256, "mirrors queue.c's header");
+
+/* Sums the payload of the items in [head, head + n): ready slots only
+ * (seq == pos + 1, not busy); counts slots mid-put or mid-get. */
+static void queue_scan(const struct queue_hdr *q, uint32_t nslots, uint32_t slot_size,
+		       uint64_t head, uint64_t n, struct mproc_obj_info *o)
+{
+	const uint8_t *slots = (const uint8_t *)(q + 1);
+	uint32_t inline_max = slot_size - (uint32_t)sizeof(struct queue_slot);
+	o->u.queue.bytes_partial = n > QUEUE_SCAN_MAX;
+	if (n > QUEUE_SCAN_MAX)
+		n = QUEUE_SCAN_MAX;
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t pos = head + k;
+		const struct queue_slot *s =
+			(const struct queue_slot *)(slots + (size_t)(pos % nslots) * slot_size);
+		uint64_t w = MPI_LOAD(&s->word);
+		if (w >> 63) {
+			o->u.queue.in_flight++;
+			continue;
+		}
+		if ((uint32_t)w != (uint32_t)(pos + 1))
+			continue;
+		uint32_t len = MPI_LOAD(&s->len);
+		/* Inline lengths are bounded by the slot; a heap item's by
+		 * nothing we need to trust: it is only summed. */
+		if (MPI_LOAD(&s->where) == 0 && len > inline_max)
+			continue;
+		o->u.queue.bytes += len;
+	}
+}
+
+static int fill_queue(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct queue_hdr *q = p;
+	uint32_t n = MPI_LOAD(&q->nslots), ss = MPI_LOAD(&q->slot_size);
+	uint32_t flags = MPI_LOAD(&q->flags), max = MPI_LOAD(&q->maxsize);
+	if (MPI_LOAD(&q->magic) != QUEUE_MAGIC)
+		return corrupt(o, "queue magic wrong");
+	if (n < 2 || n > QUEUE_MAX_SLOTS || max == 0 || max > n ||
+	    ss < sizeof(struct queue_slot) + 8 || ss % 64 || ss > 65536 + 128)
+		return corrupt(o, "queue geometry impossible");
+	if (sizeof *q + (uint64_t)n * ss > o->size)
+		return corrupt(o, "queue slots past its block");
+	uint64_t head = MPI_LOAD(&q->head), tail = MPI_LOAD(&q->tail);
+	if (tail < head || tail - head > 2 * (uint64_t)n)
+		return corrupt(o, "queue indices impossible");
+	o->u.queue.maxsize = max;
+	o->u.queue.nslots = n;
+	o->u.queue.slot_bytes = ss - (uint32_t)sizeof(struct queue_slot);
+	o->u.queue.joinable = flags & MPROC_QUEUE_JOINABLE;
+	o->u.queue.closed = MPI_LOAD(&q->closed) != 0;
+	o->u.queue.depth = tail - head > max ? max : tail - head;
+	o->u.queue.getters_waiting = MPI_LOAD(&q->ncons_wait);
+	o->u.queue.putters_waiting = MPI_LOAD(&q->nprod_wait);
+	o->u.queue.unfinished = o->u.queue.joinable ? (int64_t)MPI_LOAD(&q->unfinished) : -1;
+	queue_scan(q, n, ss, head, tail - head > n ? n : tail - head, o);
+	return 0;
+}
+
+/*
+ * The dispatch table.  fill == NULL: the type is known but has no inspector
+ * yet, reported as -EOPNOTSUPP.  The Pool (MPROC_TYPE_POOL) goes here once
+ * mproc/pool.h exists: a pool member in inspect.h's union (workers alive,
+ * tasks queued and running, per-worker deque depths), a fill_pool reading
+ * its header with the same rules, and a printer in tools/mproc-stat.c.
+ */
+struct inspector {
+	uint32_t type;
+	const char *name;
+	size_t min_size, align;
+	int (*fill)(const struct insp *in, const void *p, struct mproc_obj_info *o);
+	const char *why_not;	/* fill == NULL: why */
+};
+
+#define INSPECTOR(t, n, st, fn) {t, n, sizeof(st), alignof(st), fn, ""}
+static const struct inspector inspectors[] = {
+	{MPROC_TYPE_RAW, "raw", 0, 1, NULL, "raw bytes: nothing to decode"},
+	INSPECTOR(MPROC_TYPE_LOCK, "lock", struct mproc_lock, fill_lock),
+	INSPECTOR(MPROC_TYPE_RLOCK, "rlock", struct mproc_rlock, fill_rlock),
+	INSPECTOR(MPROC_TYPE_SEM, "semaphore", struct mproc_sem, fill_sem),
+	INSPECTOR(MPROC_TYPE_EVENT, "event", struct mproc_event, fill_event),
+	INSPECTOR(MPROC_TYPE_COND, "condition", struct mproc_cond, fill_cond),
+	INSPECTOR(MPROC_TYPE_BARRIER, "barrier", struct mproc_barrier, fill_barrier),
+	INSPECTOR(MPROC_TYPE_VALUE, "value", struct mproc_value, fill_value),
+	INSPECTOR(MPROC_TYPE_RING, "ring", struct mproc_ring, fill_ring),
+	INSPECTOR(MPROC_TYPE_QUEUE, "queue", struct queue_hdr, fill_queue),
+	INSPECTOR(MPROC_TYPE_PIPE, "pipe", struct mproc_pipe, fill_pipe),
+	{MPROC_TYPE_POOL, "pool", 0, 1, NULL, "no inspector for pools yet"},
+	INSPECTOR(MPROC_TYPE_ARRAY, "array", struct mproc_array, fill_array),
+};
+#define NINSPECTORS (sizeof inspectors / sizeof inspectors[0])
+
+static const struct inspector *inspector_for(uint32_t type)
+{
+	for (size_t i = 0; i < NINSPECTORS; i++)
+		if (inspectors[i].type == type)
+			return &inspectors[i];
+	return NULL;
+}
+
+const char *mproc_type_name(uint32_t type)
+{
+	const struct inspector *t = inspector_for(type);
+	if (t)
+		return t->name;
+	return type >= MPROC_TYPE_USER ? "user" : "unknown";
+}
+
+/* Fills the type-specific part of o (name, type, offset, size are set). */
+static void inspect_one(const struct insp *in, struct mproc_obj_info *o)
+{
+	const struct inspector *t = inspector_for(o->type);
+	memset(&o->u, 0, sizeof o->u);
+	o->status = 0;
+	o->why = "";
+	/* The entry's length said 1..79 bytes, but a NUL came first. */
+	if (o->name[0] == 0) {
+		corrupt(o, "name starts with a NUL byte");
+		return;
+	}
+	const void *p = obj_span(in, o, t ? t->min_size : 0, t ? t->align : 1);
+	if (!p)
+		return;
+	if (!t || !t->fill) {
+		o->status = -EOPNOTSUPP;
+		o->why = t ? t->why_not : "type unknown to this library";
+		return;
+	}
+	(void)t->fill(in, p, o);
+}
+
+/* A file shrunk under the mapping would SIGBUS the reads: refuse it. */
+static int region_intact(const struct mproc_region *r)
+{
+	struct stat st;
+	if (!r)
+		return -EINVAL;
+	if (r->fd >= 0 && fstat(r->fd, &st) == 0 && (uint64_t)st.st_size < r->size)
+		return -EBADMSG;
+	return 0;
+}
+
+/* ---- the directory ---- */
+
+typedef int (*entry_fn)(const struct mproc_object_info *e, void *arg);
+
+/* Entry i without the sequence check: false unless live with a sane name. */
+static bool entry_read(const struct mproc_region *r, uint32_t i, struct mproc_object_info *e)
+{
+	const struct mpi_dirent *d = mpi_dirent(r, i);
+	/* Acquire: pairs with the release that published the entry. */
+	if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != MPI_DE_LIVE)
+		return false;
+	uint32_t n = MPI_LOAD(&d->name_len);
+	if (n == 0 || n > MPROC_NAME_MAX)
+		return false;
+	for (uint32_t k = 0; k < n; k++)
+		e->name[k] = MPI_LOAD(&d->name[k]);
+	e->name[n] = 0;
+	e->type = MPI_LOAD(&d->type);
+	e->offset = MPI_LOAD(&d->offset);
+	e->size = MPI_LOAD(&d->size);
+	return true;
+}
+
+/*
+ * Every entry, as mproc_region_list gives them, except when the sequence
+ * word is odd and the directory lock has no live holder: its writer died
+ * half way (the next process to take the lock repairs that), and
+ * mproc_region_list would wait for an even value that never comes.  Nobody
+ * can be changing the entries then, so they are read without the check.
+ */
+static int list_entries(const struct mproc_region *r, entry_fn fn, void *arg)
+{
+	const struct mpi_hdr *h = mpi_hdr(r);
+	struct mproc_holder holder;
+	peer_holder(r, MPI_LOAD(&h->dir_lock), &holder);
+	if (!(MPI_LOAD(&h->dir_seq) & 1) || holder.alive == 1)
+		return mproc_region_list(r, fn, arg);
+	for (uint32_t i = 0; i < r->max_objects; i++) {
+		struct mproc_object_info e;
+		if (!entry_read(r, i, &e))
+			continue;
+		int rc = fn(&e, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- public calls ---- */
+
+struct each_arg {
+	const struct insp *in;
+	int (*fn)(const struct mproc_obj_info *info, void *arg);
+	void *arg;
+	const char *name;	/* inspect_object: the one wanted */
+	struct mproc_obj_info *out;
+};
+
+static void info_from_entry(const struct mproc_object_info *e, struct mproc_obj_info *o)
+{
+	memset(o, 0, sizeof *o);
+	memcpy(o->name, e->name, sizeof o->name);
+	o->name[MPROC_NAME_MAX] = 0;
+	o->type = e->type;
+	o->offset = e->offset;
+	o->size = e->size;
+}
+
+static int each_cb(const struct mproc_object_info *e, void *arg)
+{
+	struct each_arg *a = arg;
+	struct mproc_obj_info o;
+	info_from_entry(e, &o);
+	inspect_one(a->in, &o);
+	return a->fn(&o, a->arg);
+}
+
+int mproc_inspect_objects(const struct mproc_region *r,
+			  int (*fn)(const struct mproc_obj_info *info, void *arg), void *arg)
+{
+	int rc = region_intact(r);
+	if (rc < 0 || !fn)
+		return rc < 0 ? rc : -EINVAL;
+	struct insp in;
+	insp_begin(&in, r);
+	struct each_arg a = {.in = &in, .fn = fn, .arg = arg};
+	rc = list_entries(r, each_cb, &a);
+	insp_end(&in);
+	return rc;
+}
+
+static int find_cb(const struct mproc_object_info *e, void *arg)
+{
+	struct each_arg *a = arg;
+	if (strcmp(e->name, a->name) != 0)
+		return 0;
+	info_from_entry(e, a->out);
+	inspect_one(a->in, a->out);
+	return 1;
+}
+
+int mproc_inspect_object(const struct mproc_region *r, const char *name,
+			 struct mproc_obj_info *out)
+{
+	int rc = region_intact(r);
+	if (rc < 0 || !name || !out)
+		return rc < 0 ? rc : -EINVAL;
+	size_t n = strnlen(name, MPROC_NAME_MAX + 1);
+	if (n == 0 || n > MPROC_NAME_MAX)
+		return n ? -ENAMETOOLONG : -EINVAL;
+	struct insp in;
+	insp_begin(&in, r);
+	struct each_arg a = {.in = &in, .name = name, .out = out};
+	rc = list_entries(r, find_cb, &a);
+	insp_end(&in);
+	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
+}
+
+static int count_obj_cb(const struct mproc_object_info *e, void *arg)
+{
+	(*(uint32_t *)arg)++;
+	return 0;
+}
+
+static int count_peer_cb(const struct mproc_peer_info *p, void *arg)
+{
+	struct mproc_region_info *ri = arg;
+	ri->procs_attached++;
+	ri->procs_alive += p->alive;
+	return 0;
+}
+
+int mproc_inspect_region(const struct mproc_region *r, struct mproc_region_info *out)
+{
+	int rc = region_intact(r);
+	if (rc < 0 || !out)
+		return rc < 0 ? rc : -EINVAL;
+	const struct mpi_hdr *h = mpi_hdr(r);
+	memset(out, 0, sizeof *out);
+	/* The layout comes from the handle's validated copy, never the header. */
+	out->size = r->size;
+	out->max_procs = r->max_procs;
+	out->max_objects = r->max_objects;
+	out->heap_bytes = (uint64_t)r->heap_pages * MPI_PAGE;
+	out->creator_uid = MPI_LOAD(&h->creator_uid);
+	const uint32_t *map = mpi_pagemap(r);
+	for (uint32_t i = 0; i < r->heap_pages; i++)
+		if (MPI_LOAD(&map[i]) == MPI_PM_FREE)
+			out->heap_free_bytes += MPI_PAGE;
+	peer_holder(r, MPI_LOAD(&h->dir_lock), &out->dir_lock);
+	peer_holder(r, MPI_LOAD(&h->page_lock), &out->page_lock);
+	if ((rc = mproc_region_peers(r, count_peer_cb, out)) < 0)
+		return rc;
+	rc = list_entries(r, count_obj_cb, &out->objects);
+	return rc < 0 ? rc : 0;
+}
