@@ -13,6 +13,7 @@
 #include <mproc/ring.h>
 #include <mproc/pipe.h>
 #include <mproc/queue.h>
+#include <mproc/mpmc.h>
 #include <mproc/process.h>
 
 #endif /* MPROC_H */

@@ -194,5 +194,109 @@ void mpi_heap_init(struct mproc_region *r);
 void mpi_heap_repair(struct mproc_region *r);
 void mpi_dir_repair(struct mproc_region *r);
 
+/* ---- channels of claimed slots: the Queue (queue.c), the MPMC ring (mpmc.c) ---- */
+
+/*
+ * A claim word: the slot's sequence number (its position modulo 2^32), the
+ * id of the process that holds it (mproc_self_id(), 31 bits) and a busy
+ * bit, so that one CAS both claims a slot and says who claimed it.  A
+ * claimer that dies leaves its id behind for the registry to judge.
+ */
+#define MPI_CW_BUSY (1ull << 63)
+#define MPI_CW_SKIP 0x7fffffffu	/* owner of an abandoned slot (never a real id) */
+#define MPI_CHAN_POLL_NS (50 * MPROC_NS_PER_MS)
+
+static inline uint64_t mpi_cw(uint64_t seq, uint32_t owner, bool busy)
+{
+	return (uint32_t)seq | ((uint64_t)(owner & 0x7fffffffu) << 32) | (busy ? MPI_CW_BUSY : 0);
+}
+static inline uint32_t mpi_cw_seq(uint64_t w) { return (uint32_t)w; }
+static inline uint32_t mpi_cw_owner(uint64_t w) { return (uint32_t)(w >> 32) & 0x7fffffffu; }
+static inline bool mpi_cw_busy(uint64_t w) { return (w & MPI_CW_BUSY) != 0; }
+
+/* queue.c: shared by both channels */
+/* A claimer that is gone (or an id that cannot exist) will never finish. */
+bool mpi_claimer_gone(uint32_t owner);
+/* Announce in *nwait, membarrier, re-check ready(obj), sleep on ec until
+ * `until` (absolute): 0 woken or ready, -ETIMEDOUT. */
+int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
+		  int64_t until);
+/* After a release store: bump ec if someone announced in *nwait. */
+void mpi_chan_nudge(uint32_t *nwait, struct mproc_ec *ec);
+
+/* The Queue's shared header (queue.c); nslots slots of slot_size bytes follow. */
+struct mpi_queue {
+	uint64_t magic;
+	uint64_t check;
+	uint32_t nslots;
+	uint32_t slot_size;
+	uint32_t flags;
+	uint32_t maxsize;	/* <= nslots: Queue(1) needs two slots */
+	uint32_t pad0[8];
+	uint64_t tail;
+	uint64_t pad1[7];
+	uint64_t head;
+	uint64_t pad2[7];
+	uint32_t closed;
+	uint32_t ncons_wait;
+	uint32_t nprod_wait;
+	struct mproc_ec not_empty;
+	struct mproc_ec not_full;
+	uint32_t unfinished;
+	struct mproc_ec done;
+	uint32_t watch_armed;	/* a consumer polls a readiness fd (notify.c) */
+	uint32_t watch_pending;
+	uint32_t pad3a;
+	uint64_t watch_id;
+	struct mproc_spin spin;	/* consumers' adaptive spin on an empty queue */
+	uint32_t pad3[3];
+};
+
+/* One Queue slot: claim word, item length, inline or heap, then the payload. */
+struct mpi_qslot {
+	uint64_t word;
+	uint32_t len;
+	uint32_t where;		/* 0 inline, 1 heap block at heap_off */
+	uint64_t heap_off;
+};
+
+/*
+ * The MPMC ring's shared header (mpmc.c).  Followed by nslots control
+ * entries (struct mpi_mpmc_ctl, padded to a cache line) and nslots data
+ * slots of slot_bytes each: a message takes `span` consecutive data slots,
+ * never wrapping, so it can be written and read in place.
+ */
+struct mpi_mpmc {
+	uint64_t magic;
+	uint64_t check;		/* mixes the geometry below */
+	uint32_t nslots;	/* a power of two */
+	uint32_t slot_bytes;	/* a power of two */
+	uint32_t max_span;	/* most slots one message may take: nslots / 4 */
+	uint32_t flags;
+	uint32_t pad0[8];
+	uint64_t tail;		/* next position to reserve (producers CAS it) */
+	uint64_t pad1[7];
+	uint64_t head;		/* next position to read (a hint: claims decide) */
+	uint64_t pad2[7];
+	uint32_t closed;
+	uint32_t ncons_wait;
+	uint32_t nprod_wait;
+	struct mproc_ec not_empty;
+	struct mproc_ec not_full;
+	uint32_t watch_armed;	/* a consumer polls a readiness fd (notify.c) */
+	uint32_t watch_pending;
+	uint64_t watch_id;
+	struct mproc_spin cons_spin;
+	struct mproc_spin prod_spin;
+	uint32_t pad3[4];
+};
+
+/* Per slot: the claim word and, in a record's first slot, its header. */
+struct mpi_mpmc_ctl {
+	uint64_t word;
+	uint32_t len;		/* payload bytes */
+	uint32_t span;		/* kind << 24 | slots taken */
+};
+
 #pragma GCC visibility pop
 #endif

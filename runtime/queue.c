@@ -31,48 +31,16 @@
 #include <unistd.h>
 
 #define QUEUE_MAGIC 0x4555455543524d51ull
-#define QBUSY (1ull << 63)
-#define SKIP_OWNER 0x7fffffffu
-#define QPOLL_NS (50 * MPROC_NS_PER_MS)
+#define SKIP_OWNER MPI_CW_SKIP
+#define QPOLL_NS MPI_CHAN_POLL_NS
 #define QMAX_SLOTS (1u << 24)
 #define WHERE_INLINE 0u
 #define WHERE_HEAP 1u
+/* A SimpleQueue is a Queue of this many items that remembers what it is. */
+#define QUEUE_SIMPLE (1u << 1)
+#define SIMPLE_SLOTS 4096u
 
-struct mpi_queue {
-	uint64_t magic;
-	uint64_t check;
-	uint32_t nslots;
-	uint32_t slot_size;
-	uint32_t flags;
-	uint32_t maxsize;	/* <= nslots: Queue(1) needs two slots */
-	uint32_t pad0[8];
-	uint64_t tail;
-	uint64_t pad1[7];
-	uint64_t head;
-	uint64_t pad2[7];
-	uint32_t closed;
-	uint32_t ncons_wait;
-	uint32_t nprod_wait;
-	struct mproc_ec not_empty;
-	struct mproc_ec not_full;
-	uint32_t unfinished;
-	struct mproc_ec done;
-	uint32_t watch_armed;	/* a consumer polls a readiness fd (notify.c) */
-	uint32_t watch_pending;
-	uint32_t pad3a;
-	uint64_t watch_id;
-	struct mproc_spin spin;	/* consumers' adaptive spin on an empty queue */
-	uint32_t pad3[3];
-	/* nslots slots of slot_size bytes follow */
-};
-
-struct qslot {
-	uint64_t word;
-	uint32_t len;
-	uint32_t where;
-	uint64_t heap_off;
-	/* inline payload follows */
-};
+/* The shared layout (struct mpi_queue, struct mpi_qslot) is in internal.h. */
 
 struct mproc_queue {
 	struct mpi_queue *q;
@@ -83,14 +51,7 @@ struct mproc_queue {
 };
 
 _Static_assert(sizeof(struct mpi_queue) == 256, "queue header layout");
-
-static uint64_t qword(uint64_t seq, uint32_t owner, bool busy)
-{
-	return (uint32_t)seq | ((uint64_t)(owner & 0x7fffffffu) << 32) | (busy ? QBUSY : 0);
-}
-static uint32_t wseq(uint64_t w) { return (uint32_t)w; }
-static uint32_t wowner(uint64_t w) { return (uint32_t)(w >> 32) & 0x7fffffffu; }
-static bool wbusy(uint64_t w) { return w & QBUSY; }
+_Static_assert(sizeof(struct mpi_qslot) == 24, "queue slot layout");
 
 static uint64_t queue_check(uint32_t n, uint32_t ss, uint32_t flags, uint32_t max)
 {
@@ -100,9 +61,9 @@ static uint64_t queue_check(uint32_t n, uint32_t ss, uint32_t flags, uint32_t ma
 	return x * 0x9e3779b97f4a7c15ull;
 }
 
-static struct qslot *slot_at(const struct mproc_queue *h, uint64_t pos)
+static struct mpi_qslot *slot_at(const struct mproc_queue *h, uint64_t pos)
 {
-	return (struct qslot *)(h->slots + (size_t)(pos % h->nslots) * h->slot_size);
+	return (struct mpi_qslot *)(h->slots + (size_t)(pos % h->nslots) * h->slot_size);
 }
 
 /* ---- creation ---- */
@@ -111,12 +72,12 @@ struct qgeom {
 	uint32_t nslots, slot_size, flags, maxsize;
 };
 
-static int geometry(const struct mproc_queue_opts *o, struct qgeom *g)
+static int geometry(const struct mproc_queue_opts *o, uint32_t kind, struct qgeom *g)
 {
 	uint32_t inl = o && o->slot_bytes ? o->slot_bytes : 64;
 	if (inl > 65536)
 		return -EINVAL;
-	g->slot_size = (uint32_t)((sizeof(struct qslot) + inl + 63) & ~63u);
+	g->slot_size = (uint32_t)((sizeof(struct mpi_qslot) + inl + 63) & ~63u);
 	uint64_t n = o && o->maxsize ? o->maxsize : 0;
 	if (!n && o && o->capacity_bytes)
 		n = o->capacity_bytes / g->slot_size;
@@ -128,7 +89,7 @@ static int geometry(const struct mproc_queue_opts *o, struct qgeom *g)
 	 * Queue(1) gets two slots and the put side enforces the bound. */
 	g->maxsize = (uint32_t)n;
 	g->nslots = n < 2 ? 2 : (uint32_t)n;
-	g->flags = o ? (o->flags & MPROC_QUEUE_JOINABLE) : 0;
+	g->flags = (o ? (o->flags & MPROC_QUEUE_JOINABLE) : 0) | kind;
 	return 0;
 }
 
@@ -148,8 +109,8 @@ static int queue_init_cb(void *obj, size_t size, void *arg)
 	q->maxsize = g->maxsize;
 	uint8_t *slots = (uint8_t *)(q + 1);
 	for (uint32_t i = 0; i < g->nslots; i++) {
-		struct qslot *s = (struct qslot *)(slots + (size_t)i * g->slot_size);
-		s->word = qword(i, 0, false);
+		struct mpi_qslot *s = (struct mpi_qslot *)(slots + (size_t)i * g->slot_size);
+		s->word = mpi_cw(i, 0, false);
 	}
 	q->check = queue_check(g->nslots, g->slot_size, g->flags, g->maxsize);
 	q->watch_id = mpi_notify_new_id();
@@ -157,15 +118,16 @@ static int queue_init_cb(void *obj, size_t size, void *arg)
 	return 0;
 }
 
-int mproc_queue_open(struct mproc_region *r, const char *name,
-		     const struct mproc_queue_opts *opts, struct mproc_queue **out)
+/* Create-or-open a Queue (kind 0) or a SimpleQueue (QUEUE_SIMPLE). */
+static int queue_open_as(struct mproc_region *r, const char *name,
+			 const struct mproc_queue_opts *opts, uint32_t kind, struct mproc_queue **out)
 {
 	struct qgeom g;
 	void *obj;
 	size_t size;
 	if (!out)
 		return -EINVAL;
-	int rc = geometry(opts, &g);
+	int rc = geometry(opts, kind, &g);
 	if (rc < 0)
 		return rc;
 	rc = mproc_region_object(r, name, MPROC_TYPE_QUEUE, queue_bytes(&g), queue_init_cb, &g, &obj);
@@ -181,9 +143,11 @@ int mproc_queue_open(struct mproc_region *r, const char *name,
 	    MPI_LOAD(&q->check) !=
 		    queue_check(have.nslots, have.slot_size, have.flags, have.maxsize) ||
 	    have.nslots < 2 || have.nslots > QMAX_SLOTS || have.maxsize == 0 ||
-	    have.maxsize > have.nslots || have.slot_size < sizeof(struct qslot) + 8 ||
+	    have.maxsize > have.nslots || have.slot_size < sizeof(struct mpi_qslot) + 8 ||
 	    have.slot_size % 64 || queue_bytes(&have) > size)
 		return -EBADMSG;
+	if ((have.flags & QUEUE_SIMPLE) != kind)
+		return -EEXIST;	/* the name holds the other kind of queue */
 	struct mproc_queue *h = calloc(1, sizeof *h);
 	if (!h)
 		return -ENOMEM;
@@ -192,12 +156,18 @@ int mproc_queue_open(struct mproc_region *r, const char *name,
 	h->slots = (uint8_t *)(q + 1);
 	h->nslots = have.nslots;
 	h->slot_size = have.slot_size;
-	h->inline_max = have.slot_size - (uint32_t)sizeof(struct qslot);
+	h->inline_max = have.slot_size - (uint32_t)sizeof(struct mpi_qslot);
 	h->flags = have.flags;
 	h->maxsize = have.maxsize;
 	h->watch_fd = h->poke_fd = -1;
 	*out = h;
 	return 0;
+}
+
+int mproc_queue_open(struct mproc_region *r, const char *name,
+		     const struct mproc_queue_opts *opts, struct mproc_queue **out)
+{
+	return queue_open_as(r, name, opts, 0, out);
 }
 
 void mproc_queue_free(struct mproc_queue *h)
@@ -218,7 +188,37 @@ static void q_poke(struct mproc_queue *h)
 		mpi_notify_poke(MPI_LOAD(&h->q->watch_id), &h->q->watch_pending, &h->poke_fd);
 }
 
-/* ---- waiting ---- */
+/* ---- waiting (shared with mpmc.c) ---- */
+
+int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
+		  int64_t until)
+{
+	/* seq_cst, then membarrier: the other side's publish is a release
+	 * store and a plain load of *nwait (mpi_chan_nudge); the membarrier
+	 * is the fence between those two (the Lock's argument, lock.c). */
+	__atomic_fetch_add(nwait, 1, __ATOMIC_SEQ_CST);
+	(void)mpi_membarrier();
+	uint32_t v = mproc_ec_value(ec);
+	int rc = ready(obj) ? 0 : mproc_ec_wait(ec, v, until, NULL);
+	/* Relaxed: a stale count only costs the other side one extra bump. */
+	__atomic_fetch_sub(nwait, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+void mpi_chan_nudge(uint32_t *nwait, struct mproc_ec *ec)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(nwait, __ATOMIC_RELAXED))
+		mproc_ec_inc(ec);
+}
+
+bool mpi_claimer_gone(uint32_t owner)
+{
+	if (owner == 0 || owner == MPI_CW_SKIP)
+		return false;
+	int alive = mproc_id_alive(owner);
+	return alive == 0 || alive == -EINVAL;
+}
 
 /*
  * Sleeps until the other side bumps ec or a poll period passes.  Returns 0
@@ -226,7 +226,7 @@ static void q_poke(struct mproc_queue *h)
  * out (time to check for dead claimers), -ETIMEDOUT.
  */
 static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
-		  bool (*ready)(struct mproc_queue *), int64_t deadline)
+		  bool (*ready)(void *), int64_t deadline)
 {
 	int64_t now = mproc_now_ns();
 	if (deadline != MPROC_FOREVER && now >= deadline)
@@ -234,21 +234,9 @@ static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
 	int64_t until = now + QPOLL_NS;
 	if (deadline != MPROC_FOREVER && deadline < until)
 		until = deadline;
-	__atomic_fetch_add(nwait, 1, __ATOMIC_SEQ_CST);
-	(void)mpi_membarrier();
-	uint32_t v = mproc_ec_value(ec);
-	int rc = ready(h) ? 0 : mproc_ec_wait(ec, v, until, NULL);
-	__atomic_fetch_sub(nwait, 1, __ATOMIC_RELAXED);
-	if (rc == -ETIMEDOUT)
-		return (deadline != MPROC_FOREVER && until == deadline) ? -ETIMEDOUT : 1;
+	if (mpi_chan_park(nwait, ec, ready, h, until) == -ETIMEDOUT)
+		return until == deadline ? -ETIMEDOUT : 1;
 	return 0;
-}
-
-static void q_nudge(uint32_t *nwait, struct mproc_ec *ec)
-{
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(nwait, __ATOMIC_RELAXED))
-		mproc_ec_inc(ec);
 }
 
 static bool q_closed(const struct mproc_queue *h)
@@ -256,32 +244,51 @@ static bool q_closed(const struct mproc_queue *h)
 	return __atomic_load_n(&h->q->closed, __ATOMIC_ACQUIRE) != 0;
 }
 
-static bool prod_ready(struct mproc_queue *h)
+static bool prod_ready(void *arg)
 {
+	struct mproc_queue *h = arg;
 	uint64_t pos = __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE);
 	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
-	return q_closed(h) || wseq(w) == (uint32_t)pos;
+	return q_closed(h) || mpi_cw_seq(w) == (uint32_t)pos;
 }
 
-static bool cons_ready(struct mproc_queue *h)
+static bool cons_ready(void *arg)
 {
 	/* Not ready while the slot at head is free or still being written: a
 	 * writer that died there is found only by sleeping a poll period. */
+	struct mproc_queue *h = arg;
 	uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
 	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
-	return wseq(w) != (uint32_t)pos || q_closed(h);
-}
-
-/* A claimer that is gone (or an id that cannot exist) will never finish. */
-static bool owner_gone(uint32_t owner)
-{
-	if (owner == 0 || owner == SKIP_OWNER)
-		return false;
-	int alive = mproc_id_alive(owner);
-	return alive == 0 || alive == -EINVAL;
+	return mpi_cw_seq(w) != (uint32_t)pos || q_closed(h);
 }
 
 /* ---- put ---- */
+
+/*
+ * The reader of the item at `last` died holding it.  Take its claim, free
+ * the item's heap block (a reader marks the item inline before it frees
+ * one, so a block is never freed twice), help head past the slot (the
+ * reader may have died before it did: a consumer that met the next lap at
+ * head would be lost), and free the slot for the next lap.
+ */
+static void reclaim_read(struct mproc_queue *h, struct mpi_qslot *s, uint64_t last, uint64_t w,
+			 uint32_t self)
+{
+	if (!__atomic_compare_exchange_n(&s->word, &w, mpi_cw(last + 1, self, true), false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	if (MPI_LOAD(&s->where) == WHERE_HEAP && h->r) {
+		uint64_t off = MPI_LOAD(&s->heap_off);
+		if (mproc_region_alloc_size(h->r, off) > 0)
+			mproc_region_free_off(h->r, off);
+	}
+	uint64_t p = last;
+	__atomic_compare_exchange_n(&h->q->head, &p, last + 1, false, __ATOMIC_RELEASE,
+				    __ATOMIC_RELAXED);
+	/* Release: our reads of the slot are done before it is reused. */
+	__atomic_store_n(&s->word, mpi_cw(last + h->nslots, 0, false), __ATOMIC_RELEASE);
+	mpi_chan_nudge(&h->q->nprod_wait, &h->q->not_full);
+}
 
 /* Claims a slot: 0 with its position in *at (never folded into the return
  * value: a hostile position may have bit 63 set), or -EAGAIN (full),
@@ -297,12 +304,12 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 		if (h->maxsize < h->nslots &&
 		    pos - __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) >= h->maxsize)
 			return -EAGAIN;
-		struct qslot *s = slot_at(h, pos);
+		struct mpi_qslot *s = slot_at(h, pos);
 		uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
-		int32_t d = (int32_t)(wseq(w) - (uint32_t)pos);
-		if (d == 0 && !wbusy(w)) {
+		int32_t d = (int32_t)(mpi_cw_seq(w) - (uint32_t)pos);
+		if (d == 0 && !mpi_cw_busy(w)) {
 			/* Acquire: the consumer's reads of the last lap are done. */
-			if (__atomic_compare_exchange_n(&s->word, &w, qword(pos, self, true), false,
+			if (__atomic_compare_exchange_n(&s->word, &w, mpi_cw(pos, self, true), false,
 							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 				uint64_t p = pos;
 				__atomic_compare_exchange_n(&h->q->tail, &p, pos + 1, false,
@@ -321,16 +328,15 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 			continue;	/* stale view */
 		/* The slot still holds last lap's item: full, unless its reader
 		 * died reading it. */
-		if (check_dead && wbusy(w) && wseq(w) == (uint32_t)(pos - h->nslots + 1) &&
-		    owner_gone(wowner(w)))
-			__atomic_compare_exchange_n(&s->word, &w, qword(pos, 0, false), false,
-						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		if (check_dead && mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)(pos - h->nslots + 1) &&
+		    mpi_claimer_gone(mpi_cw_owner(w)))
+			reclaim_read(h, s, pos - h->nslots, w, self);
 		return -EAGAIN;
 	}
 	return -EAGAIN;
 }
 
-static int put_fill(struct mproc_queue *h, struct qslot *s, const void *buf, size_t len,
+static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
 		    int64_t heap_off)
 {
 	s->len = (uint32_t)len;
@@ -379,13 +385,13 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 			mproc_region_free_off(h->r, (uint64_t)heap_off);
 		return rc;
 	}
-	struct qslot *s = slot_at(h, pos);
+	struct mpi_qslot *s = slot_at(h, pos);
 	put_fill(h, s, buf, len, heap_off);
 	if (h->flags & MPROC_QUEUE_JOINABLE)
 		__atomic_fetch_add(&h->q->unfinished, 1, __ATOMIC_RELAXED);
 	/* Release: the item is visible to whoever sees the slot ready. */
-	__atomic_store_n(&s->word, qword(pos + 1, 0, false), __ATOMIC_RELEASE);
-	q_nudge(&h->q->ncons_wait, &h->q->not_empty);
+	__atomic_store_n(&s->word, mpi_cw(pos + 1, 0, false), __ATOMIC_RELEASE);
+	mpi_chan_nudge(&h->q->ncons_wait, &h->q->not_empty);
 	q_poke(h);
 	return 0;
 }
@@ -399,12 +405,12 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 {
 	for (int spins = 0; spins < 1000; spins++) {
 		uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
-		struct qslot *s = slot_at(h, pos);
+		struct mpi_qslot *s = slot_at(h, pos);
 		uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
-		if (wseq(w) == (uint32_t)(pos + 1) && !wbusy(w)) {
-			if (wowner(w) == SKIP_OWNER) {	/* abandoned: free it, move on */
+		if (mpi_cw_seq(w) == (uint32_t)(pos + 1) && !mpi_cw_busy(w)) {
+			if (mpi_cw_owner(w) == SKIP_OWNER) {	/* abandoned: free it, move on */
 				if (__atomic_compare_exchange_n(&s->word, &w,
-								qword(pos + h->nslots, 0, false), false,
+								mpi_cw(pos + h->nslots, 0, false), false,
 								__ATOMIC_RELEASE, __ATOMIC_RELAXED))
 					__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
 								    __ATOMIC_RELEASE,
@@ -417,7 +423,7 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 					*need = len;
 				return -EMSGSIZE;
 			}
-			if (__atomic_compare_exchange_n(&s->word, &w, qword(pos + 1, self, true), false,
+			if (__atomic_compare_exchange_n(&s->word, &w, mpi_cw(pos + 1, self, true), false,
 							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 				uint64_t p = pos;
 				__atomic_compare_exchange_n(&h->q->head, &p, pos + 1, false,
@@ -427,18 +433,25 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 			}
 			continue;
 		}
-		if (wseq(w) == (uint32_t)(pos + 1)) {	/* another reader has it */
+		if (mpi_cw_seq(w) == (uint32_t)(pos + 1)) {	/* another reader has it */
 			__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
 						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (wseq(w) != (uint32_t)pos ||
-		    __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) != pos)
+		if (mpi_cw_seq(w) != (uint32_t)pos) {
+			/* A later lap at head: the item there was read and its
+			 * reader died before helping head on.  Help. */
+			if ((int32_t)(mpi_cw_seq(w) - (uint32_t)pos) >= (int32_t)h->nslots)
+				__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+			continue;	/* else a stale view */
+		}
+		if (__atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) != pos)
 			continue;	/* stale view */
-		if (wbusy(w)) {	/* being written */
-			if (check_dead && owner_gone(wowner(w)))
+		if (mpi_cw_busy(w)) {	/* being written */
+			if (check_dead && mpi_claimer_gone(mpi_cw_owner(w)))
 				__atomic_compare_exchange_n(&s->word, &w,
-							    qword(pos + 1, SKIP_OWNER, false), false,
+							    mpi_cw(pos + 1, SKIP_OWNER, false), false,
 							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			return -EAGAIN;
 		}
@@ -450,7 +463,7 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 	return -EAGAIN;
 }
 
-static ssize_t get_copy(struct mproc_queue *h, struct qslot *s, void *buf, size_t cap)
+static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)
 {
 	uint32_t len = MPI_LOAD(&s->len), where = MPI_LOAD(&s->where);
 	if (len > cap)
@@ -468,6 +481,9 @@ static ssize_t get_copy(struct mproc_queue *h, struct qslot *s, void *buf, size_
 		return -EBADMSG;
 	if (len)
 		memcpy(buf, (uint8_t *)mproc_region_base(h->r) + off, len);
+	/* Inline from now on: if we die before the slot is handed back, the
+	 * producer that reclaims it must not free the block a second time. */
+	MPI_STORE(&s->where, WHERE_INLINE);
 	mproc_region_free_off(h->r, off);
 	return len;
 }
@@ -509,11 +525,11 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 	}
 	if (rc < 0)
 		return rc;
-	struct qslot *s = slot_at(h, pos);
+	struct mpi_qslot *s = slot_at(h, pos);
 	ssize_t n = get_copy(h, s, buf, cap);
 	/* Release: our reads of the slot are done before it is reused. */
-	__atomic_store_n(&s->word, qword(pos + h->nslots, 0, false), __ATOMIC_RELEASE);
-	q_nudge(&h->q->nprod_wait, &h->q->not_full);
+	__atomic_store_n(&s->word, mpi_cw(pos + h->nslots, 0, false), __ATOMIC_RELEASE);
+	mpi_chan_nudge(&h->q->nprod_wait, &h->q->not_full);
 	return n;
 }
 
@@ -606,4 +622,59 @@ int64_t mproc_queue_unfinished(const struct mproc_queue *h)
 	if (!h || !(h->flags & MPROC_QUEUE_JOINABLE))
 		return -EINVAL;
 	return __atomic_load_n(&h->q->unfinished, __ATOMIC_RELAXED);
+}
+
+/* ---- SimpleQueue: a Queue without maxsize, qsize or join ---- */
+
+/* The handle is the Queue's; the distinct type keeps the Queue-only calls
+ * away from it at compile time. */
+static struct mproc_queue *sq(const struct mproc_simple_queue *s)
+{
+	return (struct mproc_queue *)(uintptr_t)s;
+}
+
+int mproc_simple_queue_open(struct mproc_region *r, const char *name,
+			    struct mproc_simple_queue **out)
+{
+	struct mproc_queue *h;
+	struct mproc_queue_opts o = {.maxsize = SIMPLE_SLOTS};
+	if (!out)
+		return -EINVAL;
+	int rc = queue_open_as(r, name, &o, QUEUE_SIMPLE, &h);
+	if (rc < 0)
+		return rc;
+	*out = (struct mproc_simple_queue *)(uintptr_t)h;
+	return 0;
+}
+
+void mproc_simple_queue_free(struct mproc_simple_queue *s)
+{
+	mproc_queue_free(sq(s));
+}
+
+int mproc_simple_queue_put(struct mproc_simple_queue *s, const void *buf, size_t len,
+			   int64_t timeout_ns)
+{
+	return s ? mproc_queue_put(sq(s), buf, len, timeout_ns) : -EINVAL;
+}
+
+ssize_t mproc_simple_queue_get(struct mproc_simple_queue *s, void *buf, size_t cap, size_t *need,
+			       int64_t timeout_ns)
+{
+	return s ? mproc_queue_get(sq(s), buf, cap, need, timeout_ns) : -EINVAL;
+}
+
+bool mproc_simple_queue_empty(const struct mproc_simple_queue *s)
+{
+	return mproc_queue_empty(sq(s));
+}
+
+int mproc_simple_queue_close(struct mproc_simple_queue *s)
+{
+	return mproc_queue_close(sq(s));
+}
+
+int mproc_simple_queue_fd(struct mproc_simple_queue *s)
+{
+	return s ? mproc_queue_fd(sq(s)) : -EINVAL;
 }

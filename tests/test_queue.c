@@ -7,9 +7,11 @@
  * producers and consumers killed in the middle of their calls.
  */
 #include "harness.h"
+#include "internal.h"
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static struct mproc_region *R;
@@ -430,6 +432,110 @@ static void test_kill_in_the_middle(void)
 	mproc_queue_free(q);
 }
 
+/* ---- a reader killed between its claim and moving head on ---- */
+
+static int note_id_and_exit(void *arg)
+{
+	int64_t id = mproc_self_id();
+	*(uint32_t *)arg = id > 0 ? (uint32_t)id : 0;
+	return id > 0 ? 0 : 2;
+}
+
+static void test_dead_reader_before_head(void)
+{
+	uint32_t *dead = t_shared(sizeof *dead);
+	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);	/* an id nobody holds now */
+	struct mproc_queue *q = open_q("dr", 4, 0);
+	for (uint32_t i = 0; i < 4; i++)
+		T_OK(mproc_queue_put(q, &i, sizeof i, 0));
+	void *obj;
+	size_t size;
+	T_OK(mproc_region_lookup(R, "dr", MPROC_TYPE_QUEUE, &obj, &size));
+	struct mpi_queue *mq = obj;
+	uint64_t hd = mq->head;
+	struct mpi_qslot *s = (struct mpi_qslot *)((uint8_t *)(mq + 1) +
+						   (size_t)(hd % mq->nslots) * mq->slot_size);
+	/* Item 0 claimed by the dead reader, head not yet past it. */
+	s->word = mpi_cw(hd + 1, *dead, true);
+	/* The put waits a poll period, hands item 0's slot back, and must
+	 * take head past it: otherwise every later get would find the next
+	 * lap at head and wait forever. */
+	uint32_t v = 4;
+	T_EQ(mproc_queue_put(q, &v, sizeof v, 0), -EAGAIN);
+	T_OK(mproc_queue_put(q, &v, sizeof v, 5 * MPROC_NS_PER_SEC));
+	for (uint32_t i = 1; i <= 4; i++) {
+		T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, MPROC_NS_PER_SEC), sizeof v);
+		T_EQ(v, i);
+	}
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), -EAGAIN);
+	mproc_queue_free(q);
+	munmap(dead, sizeof *dead);
+}
+
+/* ---- SimpleQueue ---- */
+
+static int simple_producer(void *arg)
+{
+	struct mproc_simple_queue *q;
+	if (mproc_simple_queue_open(R, "simple", &q) < 0)
+		return 2;
+	long n = *(long *)arg;
+	for (long i = 0; i < n; i++) {
+		/* every 1000th item is long: it goes through the heap */
+		size_t len = i % 1000 == 999 ? 100000 : sizeof i;
+		uint8_t *b = calloc(1, len);
+		memcpy(b, &i, sizeof i);
+		int rc = mproc_simple_queue_put(q, b, len, MPROC_FOREVER);
+		free(b);
+		if (rc != 0)
+			return 3;
+	}
+	mproc_simple_queue_free(q);
+	return 0;
+}
+
+static void test_simple_queue(void)
+{
+	struct mproc_simple_queue *q;
+	T_OK(mproc_simple_queue_open(R, "simple", &q));
+	T_ASSERT(mproc_simple_queue_empty(q));
+	uint8_t *buf = malloc(100000);
+	size_t need = 0;
+	T_EQ(mproc_simple_queue_get(q, buf, 100000, NULL, 0), -EAGAIN);
+	/* Not a Queue, and a Queue's name is not a SimpleQueue. */
+	struct mproc_queue *qq;
+	struct mproc_simple_queue *sq;
+	T_EQ(mproc_queue_open(R, "simple", NULL, &qq), -EEXIST);
+	qq = open_q("plain", 8, 0);
+	T_EQ(mproc_simple_queue_open(R, "plain", &sq), -EEXIST);
+	mproc_queue_free(qq);
+	/* Unbounded-looking: a producer puts far more than it holds while
+	 * the consumer (us) takes its time. */
+	long n = t_scale(20000);
+	pid_t p = t_fork(simple_producer, &n, 60);
+	usleep(100000);
+	for (long i = 0; i < n; i++) {
+		size_t want = i % 1000 == 999 ? 100000 : sizeof i;
+		if (i % 1000 == 999)
+			T_EQ(mproc_simple_queue_get(q, buf, 8, &need, MPROC_FOREVER), -EMSGSIZE);
+		T_EQ(mproc_simple_queue_get(q, buf, 100000, &need, MPROC_FOREVER), (ssize_t)want);
+		long v;
+		memcpy(&v, buf, sizeof v);
+		T_EQ(v, i);
+	}
+	T_EQ(need, 100000);
+	T_EQ(t_join(p), 0);
+	T_ASSERT(mproc_simple_queue_empty(q));
+	/* close: the rest drains, then the end of the stream */
+	T_OK(mproc_simple_queue_put(q, "end", 3, 0));
+	T_OK(mproc_simple_queue_close(q));
+	T_EQ(mproc_simple_queue_put(q, "x", 1, 0), -EPIPE);
+	T_EQ(mproc_simple_queue_get(q, buf, 100000, NULL, MPROC_FOREVER), 3);
+	T_EQ(mproc_simple_queue_get(q, buf, 100000, NULL, MPROC_FOREVER), -EPIPE);
+	free(buf);
+	mproc_simple_queue_free(q);
+}
+
 int main(void)
 {
 	t_watchdog(110);
@@ -441,6 +547,8 @@ int main(void)
 	T_RUN(test_fd);
 	T_RUN(test_producers_consumers);
 	T_RUN(test_kill_in_the_middle);
+	T_RUN(test_dead_reader_before_head);
+	T_RUN(test_simple_queue);
 	mproc_region_close(R);
 	return 0;
 }

@@ -68,6 +68,29 @@ int mproc_queue_task_done(struct mproc_queue *q);
 int mproc_queue_join(struct mproc_queue *q, int64_t timeout_ns);
 int64_t mproc_queue_unfinished(const struct mproc_queue *q);
 
+/*
+ * SimpleQueue, as Python's multiprocessing.SimpleQueue: put, get, empty,
+ * close; no maxsize, qsize, full or join.  A Queue of 4096 items under the
+ * hood (items of any length, long ones through the region's heap), so put
+ * blocks only while 4096 items wait, as Python's blocks on a full pipe.
+ * Opening a Queue's name as a SimpleQueue (or the reverse) is -EEXIST.
+ * Return values as the Queue's; close ends the stream (gets drain, then
+ * -EPIPE) rather than freeing anything.
+ */
+struct mproc_simple_queue;	/* process-local handle */
+
+int mproc_simple_queue_open(struct mproc_region *r, const char *name,
+			    struct mproc_simple_queue **out);
+void mproc_simple_queue_free(struct mproc_simple_queue *q);
+int mproc_simple_queue_put(struct mproc_simple_queue *q, const void *buf, size_t len,
+			   int64_t timeout_ns);
+ssize_t mproc_simple_queue_get(struct mproc_simple_queue *q, void *buf, size_t cap, size_t *need,
+			       int64_t timeout_ns);
+bool mproc_simple_queue_empty(const struct mproc_simple_queue *q);
+int mproc_simple_queue_close(struct mproc_simple_queue *q);
+/* As mproc_queue_fd. */
+int mproc_simple_queue_fd(struct mproc_simple_queue *q);
+
 #ifdef __cplusplus
 }
 #endif
