@@ -15,5 +15,7 @@
 #include <mproc/queue.h>
 #include <mproc/mpmc.h>
 #include <mproc/process.h>
+#include <mproc/pool.h>
+#include <mproc/inspect.h>
 
 #endif /* MPROC_H */
