@@ -76,6 +76,8 @@
 #define REC_DATA 0x41544144u
 #define REC_PAD 0x44444150u
 #define RING_MAGIC 0x474e4952434f524dull
+#define RING_LAYOUT 2ull
+#define RING_MAX_MSG 0x7ffffff8u
 #define PIPE_MAGIC 0x45504950434f524dull
 #define QUEUE_MAGIC 0x4555455543524d51ull
 #define QH_BYTES 256u		/* sizeof(struct mpi_queue) */
@@ -98,7 +100,7 @@
 
 static uint64_t ring_check(uint64_t cap)
 {
-	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull);
+	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull) ^ (RING_LAYOUT << 56);
 	x ^= x >> 31;
 	return x * 0xbf58476d1ce4e5b9ull;
 }
@@ -196,7 +198,7 @@ static void mring_reset(struct mring *m, uint64_t cap)
 
 static uint64_t max_msg(uint64_t cap)
 {
-	return cap / 4 - REC_HDR;
+	return cap / 4 - REC_HDR < RING_MAX_MSG ? cap / 4 - REC_HDR : RING_MAX_MSG;
 }
 
 /* Where a record of len bytes would start (after a pad), or -EAGAIN. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SPSC ring of variable-length records.
+ * SPSC ring of variable-length records: the slow paths behind the inline
+ * calls of ring.h (waiting, wrapping, errors, corrupt state).
  *
  * Ordering: the producer writes a record, then publishes it with a release
  * store of tail; the consumer's acquire load of tail makes the record
@@ -8,11 +9,23 @@
  * space back.  Each side caches the other's index in its process-local port
  * and re-reads the shared one only when the cache says full/empty.
  *
- * Sleeping: a waiting side sets its flag, calls membarrier, reads its event
- * count, re-checks, and sleeps on the count.  The other side's publish is a
- * plain release store, a compiler barrier and a plain load of the flag; it
- * bumps the count only when the flag is up.  The membarrier supplies the
- * StoreLoad fence between that store and load (see lock.c).
+ * Sleeping.  A side that must wait counts itself in (cons_waiting or
+ * prod_waiting, a seq_cst RMW), reads its event count, re-checks and sleeps
+ * on the count.  The other side's publish is a release store of its index,
+ * a compiler barrier and a plain load of the count; it bumps the event count
+ * only when the count is non-zero.  Nothing orders that store before that
+ * load on the CPU (x86 lets a load pass an earlier store), so the publisher
+ * may read 0 while the sleeper's re-check still reads the old index: a lost
+ * wake-up.  The window is the time a store sits in a store buffer, so the
+ * sleeper does not pay to close it on every sleep (membarrier costs 3 us
+ * quiet and 20 us to milliseconds on a busy VM here): its first sleep lasts
+ * at most RING_TRUST_NS, after which it re-checks, and every later sleep is
+ * preceded by membarrier(GLOBAL_EXPEDITED), which runs a full barrier on
+ * every CPU running a registered process: from then on either the
+ * publisher's load sees the count or our re-check sees its index (the
+ * Lock's asymmetric fence, see lock.c).  A lost wake-up thus costs at most
+ * RING_TRUST_NS once, and an idle side pays one membarrier per wait.
+ * Without membarrier, later sleeps are RING_POLL_NS slices.
  */
 #include "internal.h"
 
@@ -25,26 +38,42 @@
 #endif
 
 #define RING_MAGIC 0x474e4952434f524dull	/* "MROCRING" */
-#define REC_HDR 8u
-#define REC_DATA 0x41544144u	/* "DATA" */
+#define RING_LAYOUT 2ull	/* mixed into the check: older layouts fail validation */
+#define REC_HDR MPROC__RING_HDR
+#define REC_DATA MPROC__RING_DATA
 #define REC_PAD 0x44444150u	/* "PADD" */
 #define RING_MAX_CAP ((uint64_t)1 << 40)
+#define RING_MAX_MSG 0x7ffffff8u	/* the header's length is 32 bits */
+#define RING_TRUST_NS (1 * MPROC_NS_PER_MS)
+#define RING_POLL_NS (50 * MPROC_NS_PER_MS)
 
-struct rec {
-	uint32_t len;
-	uint32_t kind;
-};
+_Static_assert(sizeof(struct mproc_ring) == 5 * 64, "ring header: five cache lines");
+_Static_assert(offsetof(struct mproc_ring, tail) == 64 && offsetof(struct mproc_ring, head) == 128 &&
+		       offsetof(struct mproc_ring, closed) == 192 &&
+		       offsetof(struct mproc_ring, data_ec) == 256,
+	       "ring header: one line per writer");
 
 static uint64_t ring_check(uint64_t cap)
 {
-	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull);
+	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull) ^ (RING_LAYOUT << 56);
 	x ^= x >> 31;
 	return x * 0xbf58476d1ce4e5b9ull;
 }
 
 static uint64_t rec_size(uint64_t len)
 {
-	return REC_HDR + ((len + 7) & ~(uint64_t)7);
+	return mproc__ring_rec(len);
+}
+
+/* A record's header, read as the one 64-bit word the producer stores. */
+static uint64_t rec_load(const struct mproc_rport *p, uint64_t off)
+{
+	return MPI_LOAD((const uint64_t *)(const void *)(p->data + off));
+}
+
+static void rec_store(struct mproc_rport *p, uint64_t off, uint32_t kind, uint64_t len)
+{
+	MPI_STORE((uint64_t *)(void *)(p->data + off), ((uint64_t)kind << 32) | len);
 }
 
 static uint64_t pow2_at_least(uint64_t x)
@@ -88,6 +117,8 @@ int mproc_ring_port(struct mproc_rport *p, struct mproc_ring *r, size_t size)
 	p->ring = r;
 	p->data = (uint8_t *)(r + 1);
 	p->capacity = cap;
+	p->mask = cap - 1;
+	p->max_msg = cap / 4 - REC_HDR < RING_MAX_MSG ? (uint32_t)(cap / 4 - REC_HDR) : RING_MAX_MSG;
 	p->watch_fd = -1;
 	p->poke_fd = -1;
 	return 0;
@@ -95,6 +126,7 @@ int mproc_ring_port(struct mproc_rport *p, struct mproc_ring *r, size_t size)
 
 static int ring_init_cb(void *obj, size_t size, void *arg)
 {
+	(void)size;
 	return mproc_ring_init(obj, *(uint64_t *)arg);
 }
 
@@ -114,7 +146,7 @@ int mproc_ring_open(struct mproc_region *reg, const char *name, uint64_t capacit
 
 size_t mproc_ring_max_msg(const struct mproc_rport *p)
 {
-	return (size_t)(p->capacity / 4 - REC_HDR);
+	return p->max_msg;
 }
 
 static uint32_t *low32(uint64_t *w)
@@ -127,43 +159,67 @@ static uint32_t closed_flags(const struct mproc_rport *p)
 	return __atomic_load_n(&p->ring->closed, __ATOMIC_ACQUIRE);
 }
 
-/*
- * Sleeps on ec after announcing in *flag, unless ready(p) turns true.
- * Returns 0 when woken or ready, -ETIMEDOUT.
- */
-static int ring_park(struct mproc_rport *p, uint32_t *flag, struct mproc_ec *ec,
-		     bool (*ready)(struct mproc_rport *), int64_t deadline)
+static int64_t min_deadline(int64_t deadline, int64_t limit)
 {
-	int64_t t0 = mproc_now_ns();
-	__atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
-	(void)mpi_membarrier();
-	uint32_t v = mproc_ec_value(ec);
-	int rc = 0;
-	if (!ready(p))
-		rc = mproc_ec_wait(ec, v, deadline, NULL);
-	/* Relaxed: a stale 1 only costs the other side one extra bump. */
-	__atomic_store_n(flag, 0, __ATOMIC_RELAXED);
-	if (rc == 0)
-		mproc_spin_parked(&p->ring->spin[flag == &p->ring->cons_waiting ? 0 : 1],
-				  mproc_now_ns() - t0);
-	return rc;
+	return deadline == MPROC_FOREVER || deadline > limit ? limit : deadline;
 }
 
-/* Wakes the other side if it announced itself (after our release store). */
-static void ring_nudge(uint32_t *flag, struct mproc_ec *ec)
+/*
+ * One sleep of a waiting side, counted in *count, on ec, unless ready(p,
+ * arg) turns true.  Stage 0 sleeps at most RING_TRUST_NS without a fence
+ * on the other side; later stages pay membarrier first (file comment).
+ * Returns 0 (woken, ready, or the stage is over: the caller re-checks) or
+ * -ETIMEDOUT at the caller's deadline.
+ */
+static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec,
+		     struct mproc_spin *sp, bool (*ready)(struct mproc_rport *, uint64_t),
+		     uint64_t arg, int64_t deadline, int stage)
 {
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(flag, __ATOMIC_RELAXED))
-		mproc_ec_inc(ec);
+	int64_t t0 = mproc_now_ns(), dl = deadline;
+	/* seq_cst RMW: our count is in before the re-checks below read. */
+	__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+	if (stage == 0)
+		dl = min_deadline(deadline, t0 + RING_TRUST_NS);
+	else if (!mpi_membarrier())
+		dl = min_deadline(deadline, mproc_now_ns() + RING_POLL_NS);
+	uint32_t v = mproc_ec_value(ec);
+	int rc = 0;
+	if (!ready(p, arg))
+		rc = mproc_ec_wait(ec, v, dl, NULL);
+	/* Relaxed: a count read as still up only costs the other side one
+	 * extra bump. */
+	__atomic_fetch_sub(count, 1, __ATOMIC_RELAXED);
+	if (rc == -ETIMEDOUT && dl != deadline)
+		rc = 0;	/* only this stage is over */
+	if (rc == 0)
+		mproc_spin_parked(sp, mproc_now_ns() - t0);
+	return rc;
 }
 
 /* Makes a watched ring's readiness fd readable (notify.c's protocol). */
 static void ring_poke(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
-	if (__atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&r->watch_pending, __ATOMIC_RELAXED))
+	/* seq_cst fence: our publish comes before the load of pending, as the
+	 * reader's exchange of pending comes before its second look; without
+	 * it the load could pass the publish and both sides miss. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&r->watch_pending, __ATOMIC_RELAXED))
 		mpi_notify_poke(MPI_LOAD(&r->watch_id), &r->watch_pending, &p->poke_fd);
+}
+
+void mproc__ring_wake_cons(struct mproc_rport *p)
+{
+	struct mproc_ring *r = p->ring;
+	if (MPI_LOAD(&r->cons_waiting))
+		mproc_ec_inc(&r->data_ec);
+	if (MPI_LOAD(&r->watch_armed))
+		ring_poke(p);
+}
+
+void mproc__ring_wake_prod(struct mproc_rport *p)
+{
+	mproc_ec_inc(&p->ring->space_ec);
 }
 
 /* ---- producer ---- */
@@ -171,25 +227,25 @@ static void ring_poke(struct mproc_rport *p)
 /* Free bytes, refreshing the cached head when the cache says too few. */
 static int64_t prod_free(struct mproc_rport *p, uint64_t tail, uint64_t need)
 {
-	uint64_t cap = p->capacity, head = p->other_cache;
+	uint64_t cap = p->capacity, head = p->head_cache;
 	if (tail - head > cap || cap - (tail - head) < need) {
 		/* Acquire: the consumer finished reading what it hands back. */
 		head = __atomic_load_n(&p->ring->head, __ATOMIC_ACQUIRE);
 		/* Records are 8-byte aligned: so is every honest index. */
 		if (head > tail || tail - head > cap || (head & 7))
 			return -EBADMSG;
-		p->other_cache = head;
+		p->head_cache = head;
 	}
 	return (int64_t)(cap - (tail - head));
 }
 
-static bool prod_ready(struct mproc_rport *p)
+static bool prod_ready(struct mproc_rport *p, uint64_t need)
 {
 	if (closed_flags(p) & MPROC_RING_CLOSED_READ)
 		return true;
 	uint64_t tail = MPI_LOAD(&p->ring->tail);
-	int64_t f = prod_free(p, tail, p->pending);
-	return f < 0 || (uint64_t)f >= p->pending;
+	int64_t f = prod_free(p, tail, need);
+	return f < 0 || (uint64_t)f >= need;
 }
 
 /*
@@ -200,10 +256,10 @@ static bool prod_ready(struct mproc_rport *p)
 static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint64_t *at)
 {
 	uint64_t need = rec_size(len), cap = p->capacity;
-	if (len > mproc_ring_max_msg(p))
+	if (len > p->max_msg)
 		return -EMSGSIZE;
 	bool spun = false;
-	for (;;) {
+	for (int stage = 0;;) {
 		if (closed_flags(p) & (MPROC_RING_CLOSED_READ | MPROC_RING_CLOSED_WRITE))
 			return -EPIPE;
 		uint64_t tail = MPI_LOAD(&p->ring->tail);
@@ -216,9 +272,7 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 			return (int)f;
 		if ((uint64_t)f >= total) {
 			if (contig < need) {
-				struct rec *pad = (struct rec *)(p->data + (tail & (cap - 1)));
-				pad->len = (uint32_t)(contig - REC_HDR);
-				pad->kind = REC_PAD;
+				rec_store(p, tail & (cap - 1), REC_PAD, contig - REC_HDR);
 				tail += contig;
 			}
 			*at = tail;
@@ -228,7 +282,6 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 			return -EAGAIN;
 		if (deadline != MPROC_FOREVER && mproc_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		p->pending = total;	/* what prod_ready waits for */
 		if (!spun) {
 			spun = true;
 			uint64_t seen = __atomic_load_n(&p->ring->head, __ATOMIC_RELAXED);
@@ -236,26 +289,14 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 						&p->ring->spin[1]))
 				continue;
 		}
-		int rc = ring_park(p, &p->ring->prod_waiting, &p->ring->space_ec, prod_ready,
-				   deadline);
+		int rc = ring_park(p, &p->ring->prod_waiting, &p->ring->space_ec, &p->ring->spin[1],
+				   prod_ready, total, deadline, stage++);
 		if (rc == -ETIMEDOUT)
 			return rc;
 	}
 }
 
-static void prod_publish(struct mproc_rport *p, uint64_t at, size_t len)
-{
-	struct rec *h = (struct rec *)(p->data + (at & (p->capacity - 1)));
-	h->len = (uint32_t)len;
-	h->kind = REC_DATA;
-	/* Release: the record (and any pad before it) is visible to a
-	 * consumer that sees the new tail. */
-	__atomic_store_n(&p->ring->tail, at + rec_size(len), __ATOMIC_RELEASE);
-	ring_nudge(&p->ring->cons_waiting, &p->ring->data_ec);
-	ring_poke(p);
-}
-
-int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
+int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
 {
 	if (!p || (!buf && len))
 		return -EINVAL;
@@ -265,12 +306,12 @@ int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t 
 	if (rc < 0)
 		return rc;
 	if (len)	/* buf may be NULL for an empty message */
-		memcpy(p->data + (at & (p->capacity - 1)) + REC_HDR, buf, len);
-	prod_publish(p, at, len);
+		memcpy(p->data + (at & p->mask) + REC_HDR, buf, len);
+	mproc__ring_publish(p, p->data + (at & p->mask), at, len);
 	return 0;
 }
 
-int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where, int64_t timeout_ns)
+int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, int64_t timeout_ns)
 {
 	if (!p || !where)
 		return -EINVAL;
@@ -281,20 +322,9 @@ int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where, int64_t 
 	int rc = prod_place(p, len, deadline, &at);
 	if (rc < 0)
 		return rc;
-	p->pending = at;
-	p->reserved = (uint32_t)(len ? len : 1);
-	*where = p->data + (at & (p->capacity - 1)) + REC_HDR;
-	return 0;
-}
-
-int mproc_ring_commit(struct mproc_rport *p, size_t len)
-{
-	if (!p || !p->reserved)
-		return -EINVAL;
-	if (len > p->reserved && !(len == 0 && p->reserved == 1))
-		return -EMSGSIZE;
-	p->reserved = 0;
-	prod_publish(p, p->pending, len);
+	p->res_at = at;
+	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
+	*where = p->data + (at & p->mask) + REC_HDR;
 	return 0;
 }
 
@@ -303,20 +333,21 @@ int mproc_ring_commit(struct mproc_rport *p, size_t len)
 /* Tail into *tail, refreshed when the cache shows nothing past head. */
 static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out)
 {
-	uint64_t tail = p->other_cache;
+	uint64_t tail = p->tail_cache;
 	if (tail <= head || tail - head > p->capacity) {
 		/* Acquire: pairs with the producer's release of tail. */
 		tail = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
 		if (tail < head || tail - head > p->capacity || (tail & 7))
 			return -EBADMSG;
-		p->other_cache = tail;
+		p->tail_cache = tail;
 	}
 	*tail_out = tail;
 	return 0;
 }
 
-static bool cons_ready(struct mproc_rport *p)
+static bool cons_ready(struct mproc_rport *p, uint64_t unused)
 {
+	(void)unused;
 	uint64_t head = MPI_LOAD(&p->ring->head), tail;
 	return cons_tail(p, head, &tail) < 0 || tail != head ||
 	       (closed_flags(p) & MPROC_RING_CLOSED_WRITE);
@@ -339,15 +370,14 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		if (tail == head)
 			return -EAGAIN;
 		uint64_t off = head & (cap - 1), avail = tail - head;
-		const struct rec *h = (const struct rec *)(p->data + off);
-		uint32_t len = MPI_LOAD(&h->len), kind = MPI_LOAD(&h->kind);
+		uint64_t h = rec_load(p, off);
+		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
 		uint64_t size = rec_size(len);
 		if (kind == REC_PAD && hop == 0 && off + REC_HDR + len == cap && size <= avail) {
 			head += cap - off;
 			continue;
 		}
-		if (kind != REC_DATA || len > mproc_ring_max_msg(p) || size > avail ||
-		    off + size > cap)
+		if (kind != REC_DATA || len > p->max_msg || size > avail || off + size > cap)
 			return -EBADMSG;
 		*at = head;
 		*next = head + size;
@@ -362,7 +392,7 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool spun = false;
 	bool rearmed = false;
-	for (;;) {
+	for (int stage = 0;;) {
 		ssize_t n = cons_next(p, at, next);
 		if (n != -EAGAIN)
 			return n;
@@ -388,21 +418,14 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 						&p->ring->spin[0]))
 				continue;
 		}
-		if (ring_park(p, &p->ring->cons_waiting, &p->ring->data_ec, cons_ready,
-			      deadline) == -ETIMEDOUT)
+		if (ring_park(p, &p->ring->cons_waiting, &p->ring->data_ec, &p->ring->spin[0],
+			      cons_ready, 0, deadline, stage++) == -ETIMEDOUT)
 			return -ETIMEDOUT;
 	}
 }
 
-static void cons_consume(struct mproc_rport *p, uint64_t next)
-{
-	/* Release: we are done reading the space we hand back. */
-	__atomic_store_n(&p->ring->head, next, __ATOMIC_RELEASE);
-	ring_nudge(&p->ring->prod_waiting, &p->ring->space_ec);
-}
-
-ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
-			int64_t timeout_ns)
+ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
+			      int64_t timeout_ns)
 {
 	uint64_t at, next;
 	if (!p || (!buf && cap))
@@ -416,12 +439,12 @@ ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *ne
 		return -EMSGSIZE;
 	}
 	if (n)
-		memcpy(buf, p->data + (at & (p->capacity - 1)) + REC_HDR, (size_t)n);
-	cons_consume(p, next);
+		memcpy(buf, p->data + (at & p->mask) + REC_HDR, (size_t)n);
+	mproc__ring_consume(p, next);
 	return n;
 }
 
-ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where, int64_t timeout_ns)
+ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t timeout_ns)
 {
 	uint64_t at, next;
 	if (!p || !where)
@@ -429,19 +452,10 @@ ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where, int64_t timeo
 	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
 	if (n < 0)
 		return n;
-	*where = p->data + (at & (p->capacity - 1)) + REC_HDR;
-	p->pending = next;
+	*where = p->data + (at & p->mask) + REC_HDR;
+	p->peek_next = next;
 	p->peeked = 1;
 	return n;
-}
-
-int mproc_ring_release(struct mproc_rport *p)
-{
-	if (!p || !p->peeked)
-		return -EINVAL;
-	p->peeked = 0;
-	cons_consume(p, p->pending);
-	return 0;
 }
 
 /* ---- ends, state ---- */
@@ -453,12 +467,13 @@ static void ring_close(struct mproc_rport *p, uint32_t flag)
 	__atomic_fetch_or(&p->ring->closed, flag, __ATOMIC_SEQ_CST);
 	mproc_ec_inc(&p->ring->data_ec);
 	mproc_ec_inc(&p->ring->space_ec);
-	ring_poke(p);	/* end of stream is readable too */
+	if (MPI_LOAD(&p->ring->watch_armed))
+		ring_poke(p);	/* end of stream is readable too */
 }
 
 static bool cons_ready_obj(void *p)
 {
-	return cons_ready(p);
+	return cons_ready(p, 0);
 }
 
 int mproc_ring_fd(struct mproc_rport *p)

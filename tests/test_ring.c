@@ -94,6 +94,106 @@ static void test_wrap_and_zero_copy(void)
 	T_EQ(mproc_ring_used(&p), 0);
 }
 
+/* One port in both roles: what it learnt as a consumer (the tail) must not
+ * pass for what it knows as a producer (the head), or it would write over
+ * messages it has not read yet. */
+static void test_one_port_both_roles(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	uint8_t buf[100], out[128];
+	uint8_t next_in = 0, next_out = 0;
+	for (int round = 0; round < 50; round++) {
+		while (memset(buf, next_in, sizeof buf), mproc_ring_send(&p, buf, sizeof buf, 0) == 0)
+			next_in++;
+		/* read one: the port now knows the tail, then fill again */
+		T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 100);
+		T_EQ(out[0], next_out);
+		T_EQ(out[99], next_out);
+		next_out++;
+	}
+	while (mproc_ring_recv(&p, out, sizeof out, NULL, 0) == 100) {
+		T_EQ(out[0], next_out);
+		next_out++;
+	}
+	T_EQ(next_out, next_in);
+	/* a reservation of 0 bytes cannot be committed as 1 */
+	void *w;
+	T_OK(mproc_ring_reserve(&p, 0, &w, 0));
+	T_EQ(mproc_ring_commit(&p, 1), -EMSGSIZE);
+	T_OK(mproc_ring_commit(&p, 0));
+	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 0);
+}
+
+/* ---- round trips with sleeps on both sides ----
+ * Every hand-off where the receiver has gone to sleep takes the waking
+ * path; a lost wake-up would show as a hang (the watchdog) or, in the
+ * sleeper's first stage, as a delay.  Random pauses put the publish at
+ * every point of the receiver's spin, count and sleep. */
+
+struct pp {
+	struct mproc_ring *ring[2];
+	size_t size;
+	long rounds;
+};
+
+static void pp_pause(unsigned *seed)
+{
+	unsigned r = rand_r(seed) % 16;
+	if (r < 4)
+		usleep(r * 30);	/* past the spin: the other side sleeps */
+	else if (r < 8)
+		for (volatile unsigned k = 0; k < r * 500; k++)
+			;
+}
+
+static int pp_peer(void *arg)
+{
+	struct pp *x = arg;
+	struct mproc_rport in, out;
+	if (mproc_ring_port(&in, x->ring[0], x->size) < 0 ||
+	    mproc_ring_port(&out, x->ring[1], x->size) < 0)
+		return 2;
+	unsigned seed = 5;
+	for (long i = 0; i < x->rounds; i++) {
+		long v;
+		if (mproc_ring_recv(&in, &v, sizeof v, NULL, MPROC_FOREVER) != sizeof v || v != i)
+			return 3;
+		pp_pause(&seed);
+		if (mproc_ring_send(&out, &v, sizeof v, MPROC_FOREVER) != 0)
+			return 4;
+	}
+	return 0;
+}
+
+static void test_pingpong_sleeps(void)
+{
+	struct pp x = {.rounds = t_scale(20000)};
+	x.ring[0] = new_ring(256, &x.size);
+	x.ring[1] = new_ring(256, &x.size);
+	pid_t pid = t_fork(pp_peer, &x, 100);
+	struct mproc_rport out, in;
+	T_OK(mproc_ring_port(&out, x.ring[0], x.size));
+	T_OK(mproc_ring_port(&in, x.ring[1], x.size));
+	unsigned seed = 9;
+	int64_t t0 = mproc_now_ns();
+	for (long i = 0; i < x.rounds; i++) {
+		long v = i;
+		T_OK(mproc_ring_send(&out, &v, sizeof v, MPROC_FOREVER));
+		T_EQ(mproc_ring_recv(&in, &v, sizeof v, NULL, MPROC_FOREVER), (ssize_t)sizeof v);
+		T_EQ(v, i);
+		pp_pause(&seed);
+	}
+	T_EQ(t_join(pid), 0);
+	fprintf(stderr, "   %ld round trips in %.2f s\n", x.rounds,
+		(double)(mproc_now_ns() - t0) / 1e9);
+	/* nobody is counted as waiting once both sides are done */
+	T_EQ(x.ring[0]->cons_waiting + x.ring[0]->prod_waiting, 0);
+	T_EQ(x.ring[1]->cons_waiting + x.ring[1]->prod_waiting, 0);
+}
+
 /* ---- two processes, a stream of checksummed messages ---- */
 
 struct msg_head {
@@ -319,6 +419,8 @@ int main(void)
 	t_watchdog(110);
 	T_RUN(test_errors);
 	T_RUN(test_wrap_and_zero_copy);
+	T_RUN(test_one_port_both_roles);
+	T_RUN(test_pingpong_sleeps);
 	T_RUN(test_close);
 	T_RUN(test_poll_wakes);
 	T_RUN(test_hostile);

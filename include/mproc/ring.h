@@ -14,16 +14,23 @@
  * refused with -EMSGSIZE: larger payloads belong in the region's heap, with
  * their offset sent through the ring.
  *
- * Blocking: a side that must wait announces itself in a flag on a line of its
- * own and then calls membarrier (see sync.h's Lock), so the other side's
- * publish is a plain store followed by a plain load of that flag, and a
- * system call happens only when someone sleeps.
+ * The common case of every data call (room or a message there, nobody
+ * asleep, nobody watching) is inline below: a few loads of the port and of
+ * one rarely written line of flags, the copy, and one release store of the
+ * index.  Everything else (waiting, wrapping, errors, corrupt state) is in
+ * the out-of-line mproc__ring_*_slow functions.
+ *
+ * Blocking: a side that must wait counts itself in a word on the flags line
+ * and then sleeps on an event count, so the other side's publish is a plain
+ * store followed by a plain load of that word, and a system call happens
+ * only when someone sleeps (docs/design.md, "SPSC ring", has the argument).
  */
 #ifndef MPROC_RING_H
 #define MPROC_RING_H
 
 #include <mproc/common.h>
 #include <mproc/wait.h>
+#include <errno.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -37,26 +44,27 @@ struct __attribute__((aligned(64))) mproc_ring {
 	uint64_t magic;
 	uint64_t capacity;	/* bytes of data, a power of two */
 	uint64_t check;
-	uint64_t pad0[5];
+	uint64_t watch_id;	/* names the readiness FIFO */
+	uint64_t pad0[4];
 	/* the producer's line */
 	uint64_t tail;		/* bytes published */
 	uint64_t pad1[7];
 	/* the consumer's line */
 	uint64_t head;		/* bytes consumed */
 	uint64_t pad2[7];
-	/* rarely written: waiting flags, their event counts, end of stream */
-	uint32_t cons_waiting;
-	uint32_t prod_waiting;
+	/* read by both fast paths on every call, written only by a side that
+	 * is about to sleep, by close, and by a reader arming its fd */
 	uint32_t closed;	/* MPROC_RING_CLOSED_* */
+	uint32_t cons_waiting;	/* consumers counted in before sleeping */
+	uint32_t prod_waiting;	/* producers counted in before sleeping */
+	uint32_t watch_armed;	/* a reader polls a readiness fd */
+	uint32_t pad3[12];
+	/* slow paths only */
 	struct mproc_ec data_ec;	/* bumped for a waiting consumer */
 	struct mproc_ec space_ec;	/* bumped for a waiting producer */
-	uint32_t watch_armed;		/* a reader polls a readiness fd */
 	uint32_t watch_pending;		/* a poke is in the fd, unread */
-	uint32_t pad3a;
-	uint64_t watch_id;		/* names the readiness FIFO */
-	uint32_t pad3[6];
 	struct mproc_spin spin[2];	/* 0: consumer's, 1: producer's */
-	uint32_t pad4[14];
+	uint32_t pad4[11];
 	/* capacity bytes of data follow */
 };
 
@@ -76,10 +84,14 @@ struct mproc_rport {
 	struct mproc_ring *ring;
 	uint8_t *data;
 	uint64_t capacity;
-	uint64_t other_cache;	/* our last view of the other side's index */
-	uint64_t pending;	/* reserved tail (producer) / peeked head (consumer) */
-	uint32_t reserved;	/* bytes reserved by mproc_ring_reserve, 0 if none */
-	uint32_t peeked;	/* record bytes of the peeked message, 0 if none */
+	uint64_t mask;		/* capacity - 1 */
+	uint64_t head_cache;	/* producer: our last view of head (never ahead of it) */
+	uint64_t tail_cache;	/* consumer: our last view of tail (never ahead of it) */
+	uint64_t res_at;	/* producer: where the reserved record starts */
+	uint64_t peek_next;	/* consumer: head after the peeked message */
+	uint32_t max_msg;	/* mproc_ring_max_msg() */
+	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
+	uint32_t peeked;	/* 1 while a peeked message is not released */
 	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
 	int poke_fd;		/* writer: the FIFO opened for writing, -1 until needed */
 };
@@ -99,23 +111,39 @@ int mproc_ring_open(struct mproc_region *reg, const char *name, uint64_t capacit
 /* Largest message the ring accepts. */
 size_t mproc_ring_max_msg(const struct mproc_rport *p);
 
-/* Copy in: 0, -EAGAIN (full, timeout 0), -ETIMEDOUT, -EPIPE (reader gone),
- * -EMSGSIZE, -EBADMSG (corrupt ring). */
-int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
-/* Copy out: the message length; -EMSGSIZE if cap is too small (the message
- * stays; *need, if non-NULL, gets its length); -EAGAIN, -ETIMEDOUT; -EPIPE
- * once the writer closed and the ring is drained; -EBADMSG. */
-ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
-			int64_t timeout_ns);
-
-/* Zero copy, producer: reserve room for len bytes, write them in place,
- * commit (with a length <= the reserved one).  One reservation at a time. */
-int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where, int64_t timeout_ns);
-int mproc_ring_commit(struct mproc_rport *p, size_t len);
-/* Zero copy, consumer: look at the next message in place (its length is
- * returned), then release it. */
-ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where, int64_t timeout_ns);
-int mproc_ring_release(struct mproc_rport *p);
+/*
+ * The data calls (inline, at the end of this header):
+ *
+ * int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
+ *                     int64_t timeout_ns);
+ *   Copy in: 0, -EAGAIN (full, timeout 0), -ETIMEDOUT, -EPIPE (either end
+ *   closed), -EMSGSIZE, -EBADMSG (corrupt ring), -EINVAL.
+ *
+ * ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap,
+ *                         size_t *need, int64_t timeout_ns);
+ *   Copy out: the message length; -EMSGSIZE if cap is too small (the
+ *   message stays; *need, if non-NULL, gets its length); -EAGAIN,
+ *   -ETIMEDOUT; -EPIPE once the writer closed and the ring is drained;
+ *   -EBADMSG; -EINVAL.
+ *
+ * int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where,
+ *                        int64_t timeout_ns);
+ * int mproc_ring_commit(struct mproc_rport *p, size_t len);
+ *   Zero copy, producer: reserve room for len bytes (errors as send, and
+ *   -EBUSY while a reservation is open), write them in place at *where (8-
+ *   byte aligned), commit with a length <= the reserved one (-EMSGSIZE
+ *   otherwise, the reservation stays; -EINVAL if none is open).
+ *
+ * ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where,
+ *                         int64_t timeout_ns);
+ * int mproc_ring_release(struct mproc_rport *p);
+ *   Zero copy, consumer: look at the next message in place (its length is
+ *   returned; errors as recv), then release it (-EINVAL if none is peeked).
+ *
+ * A port is used by one thread at a time; it may play both roles (a test
+ * that sends and receives through one port): the two roles keep separate
+ * state in it.
+ */
 
 /* Ends of stream.  close_write: readers drain what is there, then -EPIPE.
  * close_read: writers get -EPIPE at once. */
@@ -138,6 +166,189 @@ void mproc_ring_port_close(struct mproc_rport *p);
 /* Waits until a message can be read, the writer closed, or the timeout
  * passed: 1 readable (or closed: the next recv says -EPIPE), 0 timeout. */
 int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
+
+/* ---- inline fast paths: the mproc__ names are internal, not API ---- */
+
+#define MPROC__RING_HDR 8u		/* record header: u32 length, u32 kind */
+#define MPROC__RING_DATA 0x41544144u	/* kind of a message record, "DATA" */
+
+int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
+ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
+			      int64_t timeout_ns);
+int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, int64_t timeout_ns);
+ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t timeout_ns);
+void mproc__ring_wake_cons(struct mproc_rport *p);
+void mproc__ring_wake_prod(struct mproc_rport *p);
+
+/* Bytes a record of len payload bytes takes. */
+static inline uint64_t mproc__ring_rec(uint64_t len)
+{
+	return MPROC__RING_HDR + ((len + 7) & ~(uint64_t)7);
+}
+
+/*
+ * Producer: where a record of len bytes goes (*at: its tail), when it fits
+ * before the end of the buffer, the cached head already shows the room and
+ * neither end is closed; NULL sends the caller to the slow path (a pad
+ * needed, the head to re-read, waiting, errors).  Relaxed loads: the tail
+ * is ours (a peer's rewrite only costs us our own data, as in the slow
+ * path), and the head cache only ever under-states the room.
+ */
+static inline uint8_t *mproc__ring_room(struct mproc_rport *p, uint64_t len, uint64_t *at)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t cap = p->capacity;
+	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	uint64_t size = mproc__ring_rec(len), off = tail & (cap - 1);
+	if (len > p->max_msg || (tail & 7) != 0 || size > cap - off ||
+	    tail - p->head_cache > cap - size ||
+	    __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0)
+		return NULL;
+	*at = tail;
+	return p->data + off;
+}
+
+/* Producer: writes the header of the record at rec (tail at) and
+ * publishes it. */
+static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint64_t at,
+				       uint64_t len)
+{
+	struct mproc_ring *r = p->ring;
+	__atomic_store_n((uint64_t *)(void *)rec, ((uint64_t)MPROC__RING_DATA << 32) | len,
+			 __ATOMIC_RELAXED);
+	/* Release: the record is visible to a consumer that sees the new tail. */
+	__atomic_store_n(&r->tail, at + mproc__ring_rec(len), __ATOMIC_RELEASE);
+	/* A compiler barrier only: the loads stay after the store in program
+	 * order; a CPU that still lets them pass it is what the sleeper's
+	 * two-stage wait in ring.c covers. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if ((__atomic_load_n(&r->cons_waiting, __ATOMIC_RELAXED) |
+	     __atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED)) != 0)
+		mproc__ring_wake_cons(p);
+}
+
+/*
+ * Consumer: the length of the message at head, with *recp and *headp set,
+ * when a data record is there within the tail we know of (refreshed once
+ * when the cache does not cover it) and it checks out against our
+ * geometry; -1 for the slow path (empty, a pad, corrupt).
+ */
+static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **recp,
+					uint64_t *headp)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t cap = p->capacity;
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED), tail = p->tail_cache;
+	uint64_t off = head & (cap - 1);
+	const uint8_t *rec = p->data + (off & ~(uint64_t)7);
+	if (tail - head - 1 >= cap) {
+		/* Acquire: pairs with the producer's release of tail, so the
+		 * records before it are visible.  Validated by the use below. */
+		tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		p->tail_cache = tail;
+		if (tail - head - 1 >= cap)
+			return -1;
+	}
+	/* Relaxed: the acquire of tail already ordered the record for us. */
+	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_RELAXED);
+	uint32_t len = (uint32_t)h;
+	uint64_t size = mproc__ring_rec(len);
+	if ((head & 7) != 0 || (uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg ||
+	    size > tail - head || size > cap - off)
+		return -1;
+	*recp = rec;
+	*headp = head;
+	return len;
+}
+
+/* Consumer: hands the space up to next back to the producer. */
+static inline void mproc__ring_consume(struct mproc_rport *p, uint64_t next)
+{
+	struct mproc_ring *r = p->ring;
+	/* Release: our reads of the record are done before the producer may
+	 * write over it. */
+	__atomic_store_n(&r->head, next, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);	/* as in publish */
+	if (__atomic_load_n(&r->prod_waiting, __ATOMIC_RELAXED) != 0)
+		mproc__ring_wake_prod(p);
+}
+
+static inline int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
+				  int64_t timeout_ns)
+{
+	uint64_t at;
+	uint8_t *rec;
+	if (p && (buf || !len) && (rec = mproc__ring_room(p, len, &at)) != NULL) {
+		if (len)	/* buf may be NULL for an empty message */
+			__builtin_memcpy(rec + MPROC__RING_HDR, buf, len);
+		mproc__ring_publish(p, rec, at, len);
+		return 0;
+	}
+	return mproc__ring_send_slow(p, buf, len, timeout_ns);
+}
+
+static inline ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
+				      int64_t timeout_ns)
+{
+	const uint8_t *rec;
+	uint64_t head;
+	int64_t n = p && buf ? mproc__ring_front(p, &rec, &head) : -1;
+	if (n >= 0 && (uint64_t)n <= cap) {
+		__builtin_memcpy(buf, rec + MPROC__RING_HDR, (size_t)n);
+		mproc__ring_consume(p, head + mproc__ring_rec((uint64_t)n));
+		return (ssize_t)n;
+	}
+	return mproc__ring_recv_slow(p, buf, cap, need, timeout_ns);
+}
+
+static inline int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where,
+				     int64_t timeout_ns)
+{
+	uint64_t at;
+	uint8_t *rec;
+	if (p && where && !p->reserved && (rec = mproc__ring_room(p, len, &at)) != NULL) {
+		p->res_at = at;
+		p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
+		*where = rec + MPROC__RING_HDR;
+		return 0;
+	}
+	return mproc__ring_reserve_slow(p, len, where, timeout_ns);
+}
+
+static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
+{
+	if (!p || !p->reserved)
+		return -EINVAL;
+	if (len >= p->reserved)
+		return -EMSGSIZE;
+	p->reserved = 0;
+	mproc__ring_publish(p, p->data + (p->res_at & (p->capacity - 1)), p->res_at, len);
+	return 0;
+}
+
+static inline ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where,
+				      int64_t timeout_ns)
+{
+	const uint8_t *rec;
+	uint64_t head;
+	int64_t n = p && where ? mproc__ring_front(p, &rec, &head) : -1;
+	if (n >= 0) {
+		*where = rec + MPROC__RING_HDR;
+		p->peek_next = head + mproc__ring_rec((uint64_t)n);
+		p->peeked = 1;
+		return (ssize_t)n;
+	}
+	return mproc__ring_peek_slow(p, where, timeout_ns);
+}
+
+static inline int mproc_ring_release(struct mproc_rport *p)
+{
+	if (!p || !p->peeked)
+		return -EINVAL;
+	p->peeked = 0;
+	mproc__ring_consume(p, p->peek_next);
+	return 0;
+}
 
 #ifdef __cplusplus
 }
