@@ -13,7 +13,9 @@
  * lock held by a live and one by a dead holder, an unrepaired lock, a
  * semaphore with a bound, a set event, a broken barrier, values of several
  * C types, an array, a ring and a pipe holding messages, a joinable queue
- * holding inline and heap items, raw, pool and user blobs).  The rest is up
+ * holding inline and heap items, an MPMC ring holding a message, raw,
+ * pool and user blobs; a SimpleQueue is a Queue with a flag, which the
+ * mutations reach, and too large for this image).  The rest is up
  * to MAX_MUTATIONS writes aimed at the structures the inspector reads:
  * an object's own bytes (chosen by object and offset, so most land in a
  * header field), directory entries (state, type, name, offset, size),
@@ -30,6 +32,7 @@
 #include "internal.h"
 
 #include <mproc/inspect.h>
+#include <mproc/mpmc.h>
 #include <mproc/pipe.h>
 #include <mproc/queue.h>
 #include <stdio.h>
@@ -149,6 +152,11 @@ static void fill_data(struct mproc_region *r)
 	char out[128];
 	must(mproc_queue_get(q, out, sizeof out, NULL, 0), "get");
 	mproc_queue_free(q);
+	struct mproc_mpmc *m;
+	struct mproc_mpmc_opts mo = {.slots = 32, .slot_bytes = 8};
+	must(mproc_mpmc_open(r, "mpmc", &mo, &m), "mpmc");
+	must(mproc_mpmc_put(m, "twenty-one bytes long", 21, 0), "mpmc put");
+	mproc_mpmc_free(m);
 	must(mproc_region_object(r, "raw", MPROC_TYPE_RAW, 40, NULL, NULL, &p), "raw");
 	must(mproc_region_object(r, "pool", MPROC_TYPE_POOL, 300, NULL, NULL, &p), "pool");
 	must(mproc_region_object(r, "user", MPROC_TYPE_USER + 3, 64, NULL, NULL, &p), "user");
@@ -349,6 +357,10 @@ static void check_state(const struct mproc_obj_info *o)
 		FUZZ_CHECK(o->u.queue.depth <= o->u.queue.maxsize);
 		FUZZ_CHECK(o->u.queue.in_flight <= o->u.queue.nslots);
 		FUZZ_CHECK(o->u.queue.joinable || o->u.queue.unfinished == -1);
+		break;
+	case MPROC_TYPE_MPMC:
+		FUZZ_CHECK(o->u.mpmc.used_slots <= o->u.mpmc.nslots);
+		FUZZ_CHECK(o->u.mpmc.max_msg <= (uint64_t)o->u.mpmc.nslots * o->u.mpmc.slot_bytes);
 		break;
 	default:
 		break;

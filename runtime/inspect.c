@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #include <mproc/inspect.h>
+#include <mproc/mpmc.h>
 #include <mproc/pipe.h>
 #include <mproc/queue.h>
 #include <fcntl.h>
@@ -389,56 +390,32 @@ static int fill_pipe(const struct insp *in, const void *p, struct mproc_obj_info
 	return 0;
 }
 
-/*
- * The Queue's shared header and slot layout (runtime/queue.c keeps them
- * private).  Mirrored here field for field; tests/test_inspect.c compares
- * what this reads with mproc_queue_qsize and mproc_queue_unfinished on a
- * live queue, so a change there that is not made here fails that test.
- */
+/* queue.c's private constants (the layout itself is internal.h's). */
 #define QUEUE_MAGIC 0x4555455543524d51ull
 #define QUEUE_MAX_SLOTS (1u << 24)
-struct queue_hdr {
-	uint64_t magic, check;
-	uint32_t nslots, slot_size, flags, maxsize;
-	uint32_t pad0[8];
-	uint64_t tail, pad1[7];
-	uint64_t head, pad2[7];
-	uint32_t closed, ncons_wait, nprod_wait;
-	struct mproc_ec not_empty, not_full;
-	uint32_t unfinished;
-	struct mproc_ec done;
-	uint32_t watch_armed, watch_pending, pad3a;
-	uint64_t watch_id;
-	struct mproc_spin spin;
-	uint32_t pad3[3];
-};
-struct queue_slot {
-	uint64_t word;	/* seq (0-31) | owner (32-62) | busy (63) */
-	uint32_t len, where;
-	uint64_t heap_off;
-};
-_Static_assert(sizeof(struct queue_hdr) == 256, "mirrors queue.c's header");
+#define QUEUE_SIMPLE (1u << 1)
 
 /* Sums the payload of the items in [head, head + n): ready slots only
  * (seq == pos + 1, not busy); counts slots mid-put or mid-get. */
-static void queue_scan(const struct queue_hdr *q, uint32_t nslots, uint32_t slot_size,
+static void queue_scan(const struct mpi_queue *q, uint32_t nslots, uint32_t slot_size,
 		       uint64_t head, uint64_t n, struct mproc_obj_info *o)
 {
 	const uint8_t *slots = (const uint8_t *)(q + 1);
-	uint32_t inline_max = slot_size - (uint32_t)sizeof(struct queue_slot);
+	uint32_t inline_max = slot_size - (uint32_t)sizeof(struct mpi_qslot);
 	o->u.queue.bytes_partial = n > QUEUE_SCAN_MAX;
 	if (n > QUEUE_SCAN_MAX)
 		n = QUEUE_SCAN_MAX;
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t pos = head + k;
-		const struct queue_slot *s =
-			(const struct queue_slot *)(slots + (size_t)(pos % nslots) * slot_size);
+		const struct mpi_qslot *s =
+			(const struct mpi_qslot *)(slots + (size_t)(pos % nslots) * slot_size);
 		uint64_t w = MPI_LOAD(&s->word);
-		if (w >> 63) {
+		if (mpi_cw_busy(w)) {
 			o->u.queue.in_flight++;
 			continue;
 		}
-		if ((uint32_t)w != (uint32_t)(pos + 1))
+		/* ready: sequence pos + 1, not an abandoned put */
+		if (mpi_cw_seq(w) != (uint32_t)(pos + 1) || mpi_cw_owner(w) == MPI_CW_SKIP)
 			continue;
 		uint32_t len = MPI_LOAD(&s->len);
 		/* Inline lengths are bounded by the slot; a heap item's by
@@ -451,13 +428,13 @@ static void queue_scan(const struct queue_hdr *q, uint32_t nslots, uint32_t slot
 
 static int fill_queue(const struct insp *in, const void *p, struct mproc_obj_info *o)
 {
-	const struct queue_hdr *q = p;
+	const struct mpi_queue *q = p;
 	uint32_t n = MPI_LOAD(&q->nslots), ss = MPI_LOAD(&q->slot_size);
 	uint32_t flags = MPI_LOAD(&q->flags), max = MPI_LOAD(&q->maxsize);
 	if (MPI_LOAD(&q->magic) != QUEUE_MAGIC)
 		return corrupt(o, "queue magic wrong");
 	if (n < 2 || n > QUEUE_MAX_SLOTS || max == 0 || max > n ||
-	    ss < sizeof(struct queue_slot) + 8 || ss % 64 || ss > 65536 + 128)
+	    ss < sizeof(struct mpi_qslot) + 8 || ss % 64 || ss > 65536 + 128)
 		return corrupt(o, "queue geometry impossible");
 	if (sizeof *q + (uint64_t)n * ss > o->size)
 		return corrupt(o, "queue slots past its block");
@@ -466,14 +443,38 @@ static int fill_queue(const struct insp *in, const void *p, struct mproc_obj_inf
 		return corrupt(o, "queue indices impossible");
 	o->u.queue.maxsize = max;
 	o->u.queue.nslots = n;
-	o->u.queue.slot_bytes = ss - (uint32_t)sizeof(struct queue_slot);
+	o->u.queue.slot_bytes = ss - (uint32_t)sizeof(struct mpi_qslot);
 	o->u.queue.joinable = flags & MPROC_QUEUE_JOINABLE;
+	o->u.queue.simple = flags & QUEUE_SIMPLE;
 	o->u.queue.closed = MPI_LOAD(&q->closed) != 0;
 	o->u.queue.depth = tail - head > max ? max : tail - head;
 	o->u.queue.getters_waiting = MPI_LOAD(&q->ncons_wait);
 	o->u.queue.putters_waiting = MPI_LOAD(&q->nprod_wait);
 	o->u.queue.unfinished = o->u.queue.joinable ? (int64_t)MPI_LOAD(&q->unfinished) : -1;
 	queue_scan(q, n, ss, head, tail - head > n ? n : tail - head, o);
+	return 0;
+}
+
+static int fill_mpmc(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	const struct mpi_mpmc *m = p;
+	struct mproc_mpmc *h;
+	/* attach validates the whole geometry and only reads the ring (its
+	 * handle is process-local memory). */
+	if (mproc_mpmc_attach((void *)m, (size_t)o->size, &h) < 0)
+		return corrupt(o, "mpmc header invalid");
+	int64_t used = mproc_mpmc_used(h);
+	o->u.mpmc.nslots = MPI_LOAD(&m->nslots);
+	o->u.mpmc.slot_bytes = MPI_LOAD(&m->slot_bytes);
+	o->u.mpmc.max_msg = mproc_mpmc_max_msg(h);
+	mproc_mpmc_free(h);
+	if (used < 0)
+		return corrupt(o, "mpmc indices impossible");
+	o->u.mpmc.used_slots = (uint64_t)used;
+	o->u.mpmc.closed = MPI_LOAD(&m->closed) != 0;
+	o->u.mpmc.getters_waiting = MPI_LOAD(&m->ncons_wait);
+	o->u.mpmc.putters_waiting = MPI_LOAD(&m->nprod_wait);
+	o->u.mpmc.watched = MPI_LOAD(&m->watch_armed) != 0;
 	return 0;
 }
 
@@ -503,10 +504,11 @@ static const struct inspector inspectors[] = {
 	INSPECTOR(MPROC_TYPE_BARRIER, "barrier", struct mproc_barrier, fill_barrier),
 	INSPECTOR(MPROC_TYPE_VALUE, "value", struct mproc_value, fill_value),
 	INSPECTOR(MPROC_TYPE_RING, "ring", struct mproc_ring, fill_ring),
-	INSPECTOR(MPROC_TYPE_QUEUE, "queue", struct queue_hdr, fill_queue),
+	INSPECTOR(MPROC_TYPE_QUEUE, "queue", struct mpi_queue, fill_queue),
 	INSPECTOR(MPROC_TYPE_PIPE, "pipe", struct mproc_pipe, fill_pipe),
 	{MPROC_TYPE_POOL, "pool", 0, 1, NULL, "no inspector for pools yet"},
 	INSPECTOR(MPROC_TYPE_ARRAY, "array", struct mproc_array, fill_array),
+	INSPECTOR(MPROC_TYPE_MPMC, "mpmc", struct mpi_mpmc, fill_mpmc),
 };
 #define NINSPECTORS (sizeof inspectors / sizeof inspectors[0])
 

@@ -185,7 +185,7 @@ static void test_channels(void)
 	T_OK(mproc_queue_put(q, big, sizeof big, 0));	/* longer than a slot: heap */
 	T_OK(mproc_queue_put(q, "three", 5, 0));
 	o = look_ok("jobs", MPROC_TYPE_QUEUE);
-	/* against the queue's own API: fails if inspect.c's mirror of queue.c drifts */
+	/* against the queue's own API: fails if the inspector misreads its layout */
 	T_EQ(o.u.queue.depth, mproc_queue_qsize(q));
 	T_EQ(o.u.queue.unfinished, mproc_queue_unfinished(q));
 	T_EQ(o.u.queue.maxsize, mproc_queue_maxsize(q));
@@ -201,7 +201,30 @@ static void test_channels(void)
 	T_EQ(o.u.queue.bytes, sizeof big + 5);
 	T_OK(mproc_queue_close(q));
 	T_EQ(look_ok("jobs", MPROC_TYPE_QUEUE).u.queue.closed, 1);
+	T_EQ(look_ok("jobs", MPROC_TYPE_QUEUE).u.queue.simple, 0);
 	mproc_queue_free(q);
+
+	struct mproc_simple_queue *sq;
+	T_OK(mproc_simple_queue_open(W, "simple", &sq));
+	T_OK(mproc_simple_queue_put(sq, "s", 1, 0));
+	o = look_ok("simple", MPROC_TYPE_QUEUE);
+	T_EQ(o.u.queue.simple, 1);
+	T_EQ(o.u.queue.depth, 1);
+	mproc_simple_queue_free(sq);
+
+	struct mproc_mpmc *m;
+	struct mproc_mpmc_opts mo = {.slots = 64, .slot_bytes = 16};
+	T_OK(mproc_mpmc_open(W, "mpmc", &mo, &m));
+	T_OK(mproc_mpmc_put(m, "0123456789abcdefXYZ", 19, 0));	/* takes two slots or more */
+	o = look_ok("mpmc", MPROC_TYPE_MPMC);
+	T_EQ(o.u.mpmc.nslots, 64);
+	T_EQ(o.u.mpmc.slot_bytes, 16);
+	T_EQ(o.u.mpmc.used_slots, mproc_mpmc_used(m));
+	T_ASSERT(o.u.mpmc.used_slots >= 2);
+	T_EQ(o.u.mpmc.max_msg, mproc_mpmc_max_msg(m));
+	T_OK(mproc_mpmc_close(m));
+	T_EQ(look_ok("mpmc", MPROC_TYPE_MPMC).u.mpmc.closed, 1);
+	mproc_mpmc_free(m);
 
 	/* raw bytes and types without an inspector: listed, not decoded */
 	void *p;
@@ -215,7 +238,7 @@ static void test_channels(void)
 
 	struct mproc_region_info ri;
 	T_OK(mproc_inspect_region(RO, &ri));
-	T_EQ(ri.objects, 5);
+	T_EQ(ri.objects, 7);
 	T_EQ(ri.procs_alive, 1);	/* W; RO is not attached */
 	T_EQ(ri.size, SZ);
 	T_ASSERT(ri.heap_free_bytes < ri.heap_bytes);

@@ -296,8 +296,23 @@ static void pr_queue(struct em *e, const struct mproc_obj_info *o)
 	em_u64(e, "putters_waiting", o->u.queue.putters_waiting);
 	em_u64(e, "in_flight", o->u.queue.in_flight);
 	em_bool(e, "closed", o->u.queue.closed);
-	if (o->u.queue.joinable)
+	if (o->u.queue.simple || e->json)
+		em_bool(e, "simple", o->u.queue.simple);
+	if (o->u.queue.joinable || e->json)
 		em_i64(e, "unfinished", o->u.queue.unfinished);
+}
+
+static void pr_mpmc(struct em *e, const struct mproc_obj_info *o)
+{
+	em_u64(e, "used_slots", o->u.mpmc.used_slots);
+	em_u64(e, "nslots", o->u.mpmc.nslots);
+	em_u64(e, "slot_bytes", o->u.mpmc.slot_bytes);
+	em_u64(e, "max_msg", o->u.mpmc.max_msg);
+	em_u64(e, "getters_waiting", o->u.mpmc.getters_waiting);
+	em_u64(e, "putters_waiting", o->u.mpmc.putters_waiting);
+	em_bool(e, "closed", o->u.mpmc.closed);
+	if (o->u.mpmc.watched || e->json)
+		em_bool(e, "watched", o->u.mpmc.watched);
 }
 
 /* The Pool's printer goes here with its inspector (runtime/inspect.c). */
@@ -310,7 +325,7 @@ static const struct printer {
 	{MPROC_TYPE_COND, pr_cond},	  {MPROC_TYPE_BARRIER, pr_barrier},
 	{MPROC_TYPE_VALUE, pr_value},	  {MPROC_TYPE_ARRAY, pr_value},
 	{MPROC_TYPE_RING, pr_ring},	  {MPROC_TYPE_PIPE, pr_pipe},
-	{MPROC_TYPE_QUEUE, pr_queue},
+	{MPROC_TYPE_QUEUE, pr_queue},	  {MPROC_TYPE_MPMC, pr_mpmc},
 };
 
 static void print_state(struct em *e, const struct mproc_obj_info *o)

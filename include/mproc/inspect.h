@@ -115,13 +115,21 @@ struct mproc_obj_info {
 			uint32_t nslots;
 			uint32_t slot_bytes;		/* inline payload per slot */
 			bool joinable, closed;
+			bool simple;			/* a SimpleQueue */
 			uint64_t depth;			/* items waiting (approximate) */
 			uint64_t bytes;			/* their payload bytes */
 			bool bytes_partial;		/* too many items: bytes counts the first 65536 */
 			uint32_t in_flight;		/* slots a put or get is working on */
 			uint32_t getters_waiting, putters_waiting;
-			int64_t unfinished;		/* JoinableQueue: puts not task_done'd */
+			int64_t unfinished;		/* JoinableQueue: puts not task_done'd, else -1 */
 		} queue;
+		struct {
+			uint32_t nslots, slot_bytes;
+			uint64_t max_msg;		/* largest message */
+			uint64_t used_slots;		/* reserved or unread (approximate) */
+			bool closed, watched;
+			uint32_t getters_waiting, putters_waiting;
+		} mpmc;					/* MPROC_TYPE_MPMC (mproc/mpmc.h) */
 		/* Room for the types to come (the Pool) without changing the
 		 * struct's size. */
 		uint8_t reserved[512];
