@@ -4,6 +4,7 @@
 #
 #   ./dev.sh test  [-Dopt=val...] [meson test args...]   build/        the test suite
 #   ./dev.sh bench [-Dopt=val...] [benchmark args...]    build/        benchmarks -> build/bench.json + ratio table
+#                                                                      + charts in build/bench-plots/
 #   ./dev.sh asan  [-Dopt=val...] [meson test args...]   build-asan/   the suite under ASan+UBSan
 #   ./dev.sh tsan  [-Dopt=val...] [meson test args...]   build-tsan/   the suite under TSan (clang)
 #   ./dev.sh fuzz  [-Dopt=val...] [libFuzzer args...]    build-fuzz/   every fuzz target for $FUZZ_SECONDS (60) each
@@ -199,6 +200,10 @@ bench)
 	python3 bench/python_mp.py --out build/python-mp.json || rm -f build/python-mp.json
 	log "python3 tools/bench_table.py build/bench.json build/python-mp.json"
 	python3 tools/bench_table.py build/bench.json build/python-mp.json
+	# Charts (gnuplot): latency percentiles, throughput vs message size.
+	log "python3 tools/bench_plot.py --out build/bench-plots build/bench.json build/python-mp.json"
+	python3 tools/bench_plot.py --out build/bench-plots build/bench.json build/python-mp.json ||
+		log "no charts (see the message above); the table stands"
 	;;
 asan)
 	ensure_pkgs "${BASE_PKGS[@]}" "${CLANG_RT_PKGS[@]}"
