@@ -292,6 +292,95 @@ def check_value_counter(lines, args):
                          "tally array: 10000 10000 10000 10000"], "%r" % lines[4:])
 
 
+
+# ---- the pool ----
+
+def matches(lines, pattern):
+    """The groups of every line that matches, in order, as ints."""
+    return [tuple(int(g) for g in m.groups())
+            for l in lines for m in [re.fullmatch(pattern, l)] if m]
+
+
+def check_pool_apply_async(lines, args):
+    runs = matches(lines, r"i=(\d+), pid=(\d+)")
+    expect(sorted(i for i, _ in runs) == list(range(10)), "tasks run: %r" % runs)
+    pids = {pid for _, pid in runs}
+    expect(len(pids) <= 5, "%d workers in a Pool(5)" % len(pids))
+    results = [r for (r,) in matches(lines, r"got result: (\d+)")]
+    expect(sorted(results) == [i * i for i in range(10)], "results: %r" % results)
+    expect(len(lines) == 21 and lines.count("main process") == 1, "stray lines")
+    for i in range(10):  # a task prints before it returns its result
+        ran = index(lines, r"i=%d, pid=\d+" % i)
+        expect(ran < lines.index("got result: %d" % (i * i)), "result %d before its task" % i)
+    if args == ["--apply"]:  # one at a time, in order, the main process waits
+        for i in range(10):
+            expect(re.fullmatch(r"i=%d, pid=\d+" % i, lines[2 * i]) and
+                   lines[2 * i + 1] == "got result: %d" % (i * i), "apply %d out of order" % i)
+        expect(lines[-1] == "main process", "apply() did not block")
+
+
+def check_pool_map(lines, args):
+    mode = args[0] if args else "--map-async"
+    star, imap = "starmap" in mode, "imap" in mode
+    items = [(1, 2), (1, 2)] if mode in ("--map-async", "--map") else [(1, 2), (3, 4)]
+    if star:  # fun(n, k) prints n
+        ran = [n for (n,) in matches(lines, r"i=(\d+), pid=\d+")]
+        expect(sorted(ran) == [n for n, _ in items], "tasks run: %r" % ran)
+    else:
+        ran = matches(lines, r"i=\((\d+), (\d+)\), pid=\d+")
+        expect(sorted(ran) == items, "tasks run: %r" % ran)
+    main_at = lines.index("main process") if "main process" in lines else -1
+    expect(main_at >= 0 and lines.count("main process") == 1, "main process once")
+    if mode in ("--map", "--starmap"):  # blocking: the results are in first
+        expect(main_at == 2, "map() did not block: %r" % lines)
+    if not imap:
+        expect(len(lines) == 4, "%d lines" % len(lines))
+        want = "[%s]" % ", ".join("(%d, %d)" % t for t in items)
+        expect(lines[-1] == want, "result %r, not %r" % (lines[-1], want))
+        return
+    expect(len(lines) == 5, "%d lines" % len(lines))
+    got = matches(lines, r"\((\d+), (\d+)\)")
+    expect(got == items if mode == "--imap" else sorted(got) == items, "results: %r" % got)
+    for a, b in got:  # after the main process started iterating, after the task
+        at = lines.index("(%d, %d)" % (a, b))
+        expect(at > main_at and at > index(lines, r"i=\(%d, %d\), pid=\d+" % (a, b)),
+               "(%d, %d) too early" % (a, b))
+
+
+def check_pool_maxtasks(lines, args):
+    opts = dict(zip(args[::2], (int(v) for v in args[1::2])))
+    chunksize = opts.get("--chunksize", 1)
+    workers = opts.get("--processes", 1)
+    maxtasks = opts.get("--maxtasksperchild", 9)
+    runs = matches(lines, r"pid:  (\d+)  got:  (\d+)")
+    keys = [x for _, x in runs]
+    expect(sorted(keys) == list(range(1, 11)), "keys run: %r" % keys)
+    # A task is a chunk: keys x of chunk (x - 1) // chunksize, all in one
+    # worker, and no worker runs more than maxtasksperchild chunks.
+    chunks = {}
+    for pid, x in runs:
+        chunks.setdefault(pid, set()).add((x - 1) // chunksize)
+    for pid, cs in chunks.items():
+        expect(len(cs) <= maxtasks, "pid %d ran %d chunks: %r" % (pid, len(cs), runs))
+    owners = {}
+    for pid, x in runs:
+        expect(owners.setdefault((x - 1) // chunksize, pid) == pid, "chunk split: %r" % runs)
+    if workers == 1:
+        # One worker takes the chunks in order and leaves after exactly
+        # maxtasksperchild of them; its successor has another pid.
+        nchunks = -(-10 // chunksize)
+        expect(keys == list(range(1, 11)), "keys out of order: %r" % keys)
+        expect(len(chunks) == -(-nchunks // maxtasks), "%d workers: %r" % (len(chunks), runs))
+        pids = [pid for pid, _ in runs]
+        changes = sum(1 for a, b in zip(pids, pids[1:]) if a != b)
+        expect(changes == len(chunks) - 1, "a worker came back: %r" % runs)
+    want = "got result:  [%s]" % ", ".join("[%d, %d]" % (x, x + 1) for x in range(1, 11))
+    expect(lines[-1] == want and len(lines) == 11, "callback: %r" % lines[-1])
+
+
+def check_pool_ticket(lines, args):
+    check_ticket(lines, ["--lock"])  # the same sale, the Lock passed to pool tasks
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
