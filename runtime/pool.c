@@ -125,6 +125,7 @@ static void worker_ended(struct mproc_pool *p, uint32_t i)
 /* ---- callbacks ---- */
 
 void mpi_pool_run_callbacks(struct mproc_pool *p);
+bool mpi_pool_callbacks_pending(struct mproc_pool *p);
 int mpi_pool_async_collect(struct mproc_async *r);
 
 /* ---- job reclamation ---- */
@@ -479,6 +480,13 @@ int mproc_pool_join(struct mproc_pool *p, int64_t timeout_ns)
 		mpi_pool_wake(p, INT32_MAX);
 	}
 	int rc = wait_workers(p, deadline);
+	/* Then the callbacks of what finished (the service thread runs them). */
+	while (!rc && mpi_pool_callbacks_pending(p)) {
+		if (deadline != MPROC_FOREVER && mproc_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		mpi_pool_ring(p);
+		usleep(200);
+	}
 	if (!rc)
 		p->joined = true;
 	return rc;
@@ -503,7 +511,10 @@ void mproc_pool_destroy(struct mproc_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	while (a) {	/* handles the caller did not release: detach them */
 		struct mproc_async *next = a->next;
-		a->pool = NULL;
+		if (a->released)
+			free(a);
+		else
+			a->pool = NULL;
 		a = next;
 	}
 	pool_free(p);

@@ -497,6 +497,14 @@ static void task_release(struct mproc_pool *p, uint64_t ref)
 	}
 }
 
+static bool has_callback(const struct mproc_async *r)
+{
+	return r->opts.callback || r->opts.error_callback;
+}
+
+/* Python runs a callback even when the caller dropped the result: a
+ * handle whose callback has not run yet (or runs now) is only marked, and
+ * the service thread frees it after the callback. */
 void mproc_async_release(struct mproc_async *r)
 {
 	if (!r)
@@ -507,6 +515,11 @@ void mproc_async_release(struct mproc_async *r)
 		return;
 	}
 	pthread_mutex_lock(&p->mu);
+	if (has_callback(r) && (!r->cb_done || r->in_cb)) {
+		r->released = true;
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
 	for (struct mproc_async **pp = &p->asyncs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
@@ -534,7 +547,7 @@ void mpi_pool_run_callbacks(struct mproc_pool *p)
 		for (struct mproc_async **pp = &p->asyncs; *pp; pp = &(*pp)->next)
 			if (!(*pp)->cb_done && mproc_async_wait(*pp, 0) == 0) {
 				r = *pp;
-				r->cb_done = true;
+				r->cb_done = r->in_cb = true;
 				break;
 			}
 		pthread_mutex_unlock(&p->mu);
@@ -559,7 +572,26 @@ void mpi_pool_run_callbacks(struct mproc_pool *p)
 			r->opts.callback(r->opts.arg, data, len);
 		else if (rc && r->opts.error_callback)
 			r->opts.error_callback(r->opts.arg, rc);
+		pthread_mutex_lock(&p->mu);
+		r->in_cb = false;
+		bool release = r->released;
+		pthread_mutex_unlock(&p->mu);
+		if (release)
+			mproc_async_release(r);
 	}
+}
+
+/* Whether some callback has not run to its end yet (join waits for them,
+ * as Python's join waits for its result-handler thread). */
+bool mpi_pool_callbacks_pending(struct mproc_pool *p);
+bool mpi_pool_callbacks_pending(struct mproc_pool *p)
+{
+	bool pending = false;
+	pthread_mutex_lock(&p->mu);
+	for (struct mproc_async *r = p->asyncs; r && !pending; r = r->next)
+		pending = has_callback(r) && (!r->cb_done || r->in_cb);
+	pthread_mutex_unlock(&p->mu);
+	return pending;
 }
 
 /* ---- imap ---- */

@@ -170,7 +170,9 @@ struct mproc_async {
 	uint64_t ref;		/* task or job (slot, generation) */
 	bool is_job;
 	bool collected;		/* job: results copied out */
-	bool cb_done;
+	bool cb_done;		/* its callback was started (pool's lock) */
+	bool in_cb;		/* its callback runs now (pool's lock) */
+	bool released;		/* released before its callback: freed after it */
 	int result;		/* once collected */
 	void *out;		/* map_async: the caller's array */
 	struct mproc_async_opts opts;

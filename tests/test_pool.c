@@ -189,8 +189,16 @@ static void test_apply_async(void)
 	T_ASSERT(!mproc_async_ready(s));
 	mproc_async_release(s);
 	atomic_store(&S->gate, 1);
+	/* Released at once: the callbacks still run (as in Python), and join
+	 * returns only after the last one. */
+	atomic_store(&S->callbacks, 0);
+	for (int i = 0; i < N; i++) {
+		T_OK(mproc_pool_apply_async(p, square, &i, sizeof i, &o, &r[i]));
+		mproc_async_release(r[i]);
+	}
 	T_OK(mproc_pool_close(p));
 	T_OK(mproc_pool_join(p, 10 * MPROC_NS_PER_SEC));
+	T_EQ(atomic_load(&S->callbacks), N);
 	/* Every slot is free again (the orphan was freed by its finisher). */
 	for (uint32_t i = 0; i < p->ntasks; i++)
 		T_EQ(sw_state(p->tasks[i].sw), T_FREE);

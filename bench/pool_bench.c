@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_bench.c - the process pool and Process start, against what a C
+ * programmer would write without mproc, in the same binary.
+ *
+ *   mproc/pool/map_chunksize1     empty tasks through map(chunksize=1),
+ *                                 2 workers: time per task
+ *   mproc/pool/apply_async        apply_async of empty tasks, windows of
+ *                                 256 in flight, then get: time per task
+ *   mproc/pool/apply_rtt          one apply at a time, worker awake
+ *   mproc/pool/apply_rtt_asleep   one apply after 2 ms idle (workers parked)
+ *   baseline/pool/fork_pipe_map   2 forked workers reading task numbers from
+ *                                 one pipe and writing results to another
+ *                                 (the plain C pool): time per task
+ *   baseline/pool/fork_pipe_rtt   one task at a time through it
+ *   mproc/pool/cpu_map/{1,2}w     CPU-bound map (about 20 us per item)
+ *   mproc/pool/fib/{1,2}w         fork-join Fibonacci (spawn/join)
+ *   mproc/process/start_join      Process start + join of an empty child
+ *   baseline/process/fork_waitpid fork + _exit + waitpid
+ *
+ * The asleep round trip reports per-operation percentiles (the 2 ms pause
+ * between operations is outside the samples, and the figure is their mean).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mproc.h>
+
+#include "harness.h"
+
+static int empty_task(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)t, (void)in, (void)len;
+	return 0;
+}
+
+static int burn_task(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)len;
+	uint64_t x = *(const uint32_t *)in + 1;
+	for (int i = 0; i < 8000; i++)	/* about 20 us here */
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return mproc_task_return(t, &x, sizeof x);
+}
+
+static long long fib_seq(int n)
+{
+	return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2);
+}
+
+static int fib_task(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)len;
+	int n = *(const int *)in;
+	long long r;
+	if (n < 18) {
+		r = fib_seq(n);
+	} else {
+		struct mproc_subtask a;
+		int n1 = n - 1, n2 = n - 2;
+		int rc = mproc_task_spawn(t, fib_task, &n1, sizeof n1, &a);
+		if (rc)
+			return rc;
+		long long x = 0, y = 0;
+		struct mproc_subtask b;
+		if ((rc = mproc_task_spawn(t, fib_task, &n2, sizeof n2, &b)) ||
+		    (rc = mproc_task_join(t, &b, &y, sizeof y, NULL)) ||
+		    (rc = mproc_task_join(t, &a, &x, sizeof x, NULL)))
+			return rc;
+		r = x + y;
+	}
+	return mproc_task_return(t, &r, sizeof r);
+}
+
+static struct mproc_pool *pool_for(struct bench_state *s, unsigned workers)
+{
+	struct mproc_pool *p;
+	struct mproc_pool_opts o = {.workers = workers, .region_size = 256u << 20,
+				    .max_tasks = 8192};
+	if (mproc_pool_create(&p, &o)) {
+		bench_error(s, "mproc_pool_create");
+		return NULL;
+	}
+	/* Workers up and warm. */
+	for (int i = 0; i < 100; i++)
+		mproc_pool_apply(p, empty_task, NULL, 0, NULL, 0, NULL);
+	return p;
+}
+
+static void bm_map(struct bench_state *s)
+{
+	struct mproc_pool *p = pool_for(s, (unsigned)bench_arg(s));
+	if (!p)
+		return;
+	uint64_t n = bench_max_iterations(s);
+	uint32_t *in = malloc(n * sizeof *in);
+	for (uint64_t i = 0; i < n; i++)
+		in[i] = (uint32_t)i;
+	const struct { mproc_task_fn fn; size_t out; size_t cs; } *c = bench_ctx(s);
+	void *out = c->out ? malloc(n * c->out) : NULL;
+	int rc = 0;
+	for (uint64_t k; (k = bench_batch(s)) != 0;)
+		rc = mproc_pool_map(p, c->fn, in, sizeof *in, k, out, c->out, c->cs);
+	if (rc)
+		bench_error(s, "mproc_pool_map");
+	free(in);
+	free(out);
+	mproc_pool_destroy(p);
+}
+
+static void bm_apply_async(struct bench_state *s)
+{
+	struct mproc_pool *p = pool_for(s, 2);
+	if (!p)
+		return;
+	enum { W = 256 };
+	struct mproc_async *r[W];
+	int bad = 0;
+	for (uint64_t k; (k = bench_batch(s)) != 0;)
+		for (uint64_t i = 0; i < k; i += W) {
+			uint64_t m = k - i < W ? k - i : W;
+			for (uint64_t j = 0; j < m; j++)
+				bad |= mproc_pool_apply_async(p, empty_task, NULL, 0, NULL, &r[j]);
+			for (uint64_t j = 0; j < m; j++) {
+				bad |= mproc_async_get(r[j], NULL, 0, NULL, MPROC_FOREVER);
+				mproc_async_release(r[j]);
+			}
+		}
+	if (bad)
+		bench_error(s, "apply_async");
+	mproc_pool_destroy(p);
+}
+
+static void bm_apply_rtt(struct bench_state *s)
+{
+	struct mproc_pool *p = pool_for(s, 2);
+	if (!p)
+		return;
+	int bad = 0;
+	BENCH_FOR(s)
+		bad |= mproc_pool_apply(p, empty_task, NULL, 0, NULL, 0, NULL);
+	if (bad)
+		bench_error(s, "apply");
+	mproc_pool_destroy(p);
+}
+
+static void bm_apply_rtt_asleep(struct bench_state *s)
+{
+	struct mproc_pool *p = pool_for(s, 2);
+	struct bench_samples sm;
+	if (!p || bench_samples_init(&sm, bench_max_iterations(s))) {
+		if (p)
+			mproc_pool_destroy(p);
+		return;
+	}
+	int bad = 0;
+	int64_t sum = 0;
+	BENCH_FOR(s) {
+		usleep(2000);	/* the workers' spin (50 us) ends: they park */
+		int64_t t0 = bench_now_ns();
+		bad |= mproc_pool_apply(p, empty_task, NULL, 0, NULL, 0, NULL);
+		int64_t d = bench_now_ns() - t0;
+		sm.v[sm.n++] = d;
+		sum += d;
+	}
+	if (bad)
+		bench_error(s, "apply");
+	bench_counter(s, "rtt_ns", sm.n ? (double)sum / (double)sm.n : 0);
+	bench_samples_report(&sm, s);
+	bench_samples_free(&sm);
+	mproc_pool_destroy(p);
+}
+
+/* ---- the plain C pool: fork + two pipes ---- */
+
+struct fp_pool {
+	int task[2], result[2];
+	pid_t pid[2];
+};
+
+static int fp_start(struct fp_pool *f)
+{
+	if (pipe(f->task) || pipe(f->result))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		f->pid[i] = fork();
+		if (f->pid[i] < 0)
+			return -1;
+		if (f->pid[i] == 0) {
+			uint64_t v;
+			close(f->task[1]);	/* so that the parent's close ends us */
+			close(f->result[0]);
+			/* One 8-byte read per task: pipe reads of <= PIPE_BUF
+			 * written atomically are never split. */
+			while (read(f->task[0], &v, sizeof v) == sizeof v) {
+				v += 1;
+				if (write(f->result[1], &v, sizeof v) != sizeof v)
+					_exit(1);
+			}
+			_exit(0);
+		}
+	}
+	return 0;
+}
+
+static void fp_stop(struct fp_pool *f)
+{
+	close(f->task[1]);
+	for (int i = 0; i < 2; i++)
+		if (f->pid[i] > 0)
+			waitpid(f->pid[i], NULL, 0);
+	close(f->task[0]);
+	close(f->result[0]);
+	close(f->result[1]);
+}
+
+static void bm_fork_pipe(struct bench_state *s)
+{
+	struct fp_pool f = {0};
+	if (fp_start(&f)) {
+		bench_error(s, "fork/pipe");
+		return;
+	}
+	uint64_t w = (uint64_t)bench_arg(s);	/* tasks in flight */
+	int bad = 0;
+	for (uint64_t k; (k = bench_batch(s)) != 0;)
+		for (uint64_t i = 0; i < k; i += w) {
+			uint64_t m = k - i < w ? k - i : w;
+			for (uint64_t j = 0; j < m; j++)
+				bad |= write(f.task[1], &j, sizeof j) != sizeof j;
+			for (uint64_t j = 0; j < m; j++) {
+				uint64_t v;
+				bad |= read(f.result[0], &v, sizeof v) != sizeof v;
+			}
+		}
+	if (bad)
+		bench_error(s, "fork/pipe i/o");
+	fp_stop(&f);
+}
+
+/* ---- fork-join ---- */
+
+static void bm_fib(struct bench_state *s)
+{
+	struct mproc_pool *p = pool_for(s, (unsigned)bench_arg(s));
+	if (!p)
+		return;
+	int n = 27;
+	long long r = 0;
+	int bad = 0;
+	BENCH_FOR(s)
+		bad |= mproc_pool_apply(p, fib_task, &n, sizeof n, &r, sizeof r, NULL);
+	if (bad || r != fib_seq(n))
+		bench_error(s, "fib");
+	mproc_pool_destroy(p);
+}
+
+/* ---- Process ---- */
+
+static int child_nothing(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void bm_process(struct bench_state *s)
+{
+	int bad = 0;
+	BENCH_FOR(s) {
+		struct mproc_process pr;
+		bad |= mproc_process_init(&pr, child_nothing, NULL, NULL);
+		bad |= mproc_process_start(&pr);
+		bad |= mproc_process_join(&pr, MPROC_FOREVER);
+		mproc_process_release(&pr);
+	}
+	if (bad)
+		bench_error(s, "process");
+}
+
+static void bm_fork_waitpid(struct bench_state *s)
+{
+	int bad = 0;
+	BENCH_FOR(s) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		bad |= pid < 0 || waitpid(pid, NULL, 0) != pid;
+	}
+	if (bad)
+		bench_error(s, "fork");
+}
+
+#define MAPCTX(fn_, out_, cs_) (&(const struct { mproc_task_fn fn; size_t out; size_t cs; }){fn_, out_, cs_})
+
+const struct bench_def bench_pool_defs[] = {
+	{.name = "baseline/pool/fork_pipe_map", .fn = bm_fork_pipe, .arg = 256, .real_time = true},
+	{.name = "mproc/pool/map_chunksize1", .fn = bm_map, .ctx = MAPCTX(empty_task, 0, 1),
+	 .arg = 2, .real_time = true},
+	{.name = "mproc/pool/apply_async", .fn = bm_apply_async, .real_time = true},
+	{.name = "baseline/pool/fork_pipe_rtt", .fn = bm_fork_pipe, .arg = 1, .real_time = true},
+	{.name = "mproc/pool/apply_rtt", .fn = bm_apply_rtt, .real_time = true},
+	{.name = "mproc/pool/apply_rtt_asleep", .fn = bm_apply_rtt_asleep, .iterations = 2000,
+	 .real_time = true, .repetitions = 1},
+	{.name = "mproc/pool/cpu_map/1w", .fn = bm_map, .ctx = MAPCTX(burn_task, 8, 0), .arg = 1,
+	 .real_time = true},
+	{.name = "mproc/pool/cpu_map/2w", .fn = bm_map, .ctx = MAPCTX(burn_task, 8, 0), .arg = 2,
+	 .real_time = true},
+	{.name = "mproc/pool/fib/1w", .fn = bm_fib, .arg = 1, .real_time = true},
+	{.name = "mproc/pool/fib/2w", .fn = bm_fib, .arg = 2, .real_time = true},
+	{.name = "baseline/process/fork_waitpid", .fn = bm_fork_waitpid, .real_time = true},
+	{.name = "mproc/process/start_join", .fn = bm_process, .real_time = true},
+	{.name = NULL},
+};
