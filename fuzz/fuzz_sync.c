@@ -89,6 +89,9 @@
 #define W_FLAG 1u		/* Event: set; Barrier: broken */
 #define W_GEN_MASK 0x7ffffffeu
 #define W_WAITERS 0x80000000u
+#define NW_COUNT MPROC__LOCK_NW_COUNT	/* lock nwait: sleepers counted */
+#define NW_WOKEN MPROC__LOCK_NW_WOKEN	/* a woken sleeper is on its way */
+#define NW_GEN_ONE 0x10000u		/* bits 16-31: wake generation */
 #define GEN30 0x3fffffffu
 #define ID_SLOT_BITS 14u
 #define ID_SLOT_MASK ((1u << ID_SLOT_BITS) - 1)
@@ -182,6 +185,10 @@ static void die(const char *what)
 
 struct lock_m {
 	uint32_t word, nwait, state;
+	/* After a timed wait: whether it reached its sleep (announced itself
+	 * in nwait) depends on timing, so nwait may be either value. */
+	bool alt;
+	uint32_t nwait_alt;
 };
 
 struct rlock_m {
@@ -267,6 +274,44 @@ static bool holder_dead(uint32_t w)
 	}
 }
 
+/* ---- the model of a lock's nwait (runtime/lock.c) ---- */
+
+/* A release with sleepers counted and no woken one on its way wakes one
+ * (a release to unusable wakes them all, woken flag or not): the flag goes
+ * up and the generation moves. */
+static uint32_t nw_released(uint32_t x, bool all)
+{
+	if ((x & NW_COUNT) == 0 || (!all && (x & NW_WOKEN)))
+		return x;
+	return (x | NW_WOKEN) + NW_GEN_ONE;
+}
+
+/* A wait that counted itself in, slept to its deadline and counted itself
+ * out, holding the lock (`got`: a dead holder's, taken over) or not. */
+static uint32_t nw_slept(uint32_t x, bool got)
+{
+	if ((x & NW_COUNT) == NW_COUNT)
+		return x;	/* a full count refuses it: nothing written */
+	/* in: count + 1, woken flag down (the next release wakes someone) */
+	x = (x & ~NW_WOKEN) + 1;
+	/* out: count - 1; holding the lock it clears the flag, without it
+	 * it would pass a wake on had one come meanwhile (none here) */
+	x--;
+	if (got || (x & NW_COUNT) == 0)
+		return x & ~NW_WOKEN;
+	return (x & NW_WOKEN) ? x + NW_GEN_ONE : x;
+}
+
+static void ml_maybe_slept(struct lock_m *l, bool got)
+{
+	if (l->alt) {
+		fprintf(stderr, "fuzz_sync: target bug: two timed waits in one operation\n");
+		abort();
+	}
+	l->alt = true;
+	l->nwait_alt = nw_slept(l->nwait, got);
+}
+
 enum how { IMMEDIATE, TIMED, FOREVER };
 
 static int ml_acquire(struct lock_m *l, enum how how)
@@ -279,6 +324,10 @@ static int ml_acquire(struct lock_m *l, enum how how)
 	if (w == LOCK_DEAD)
 		return -ENOTRECOVERABLE;
 	if (holder_dead(w)) {
+		/* A blocking acquire first waits (spin, then a sleep that may
+		 * time out) before it asks whether the holder lives. */
+		if (how != IMMEDIATE)
+			ml_maybe_slept(l, true);
 		l->word = self_id;
 		l->state = LOCK_INCONSISTENT;
 		return -EOWNERDEAD;
@@ -287,6 +336,8 @@ static int ml_acquire(struct lock_m *l, enum how how)
 		fprintf(stderr, "fuzz_sync: target bug: FOREVER acquire of a held lock\n");
 		abort();
 	}
+	if (how == TIMED)
+		ml_maybe_slept(l, false);
 	return how == TIMED ? -ETIMEDOUT : -EAGAIN;
 }
 
@@ -298,6 +349,8 @@ static int ml_release(struct lock_m *l)
 	if (l->word == LOCK_DEAD)
 		return -ENOTRECOVERABLE;
 	l->word = l->state == LOCK_INCONSISTENT ? LOCK_DEAD : 0;
+	l->nwait = nw_released(l->nwait, l->word == LOCK_DEAD);
+	l->nwait_alt = nw_released(l->nwait_alt, l->word == LOCK_DEAD);
 	return 0;
 }
 
@@ -312,6 +365,7 @@ static int ml_consistent(struct lock_m *l)
 static void ml_init(struct lock_m *l)
 {
 	l->word = l->nwait = l->state = 0;
+	l->alt = false;
 }
 
 static bool mr_mine(const struct rlock_m *r)
@@ -321,12 +375,15 @@ static bool mr_mine(const struct rlock_m *r)
 
 /* ---- checks after every operation ---- */
 
-static void check_lock(const char *name, const struct mproc_lock *l, const struct lock_m *ml)
+static void check_lock(const char *name, const struct mproc_lock *l, struct lock_m *ml)
 {
 	char what[64];
 	snprintf(what, sizeof what, "%s.word", name);
 	EXPECT(what, ld(&l->word), ml->word);
 	snprintf(what, sizeof what, "%s.nwait", name);
+	if (ml->alt && ld(&l->nwait) == ml->nwait_alt)
+		ml->nwait = ml->nwait_alt;	/* the wait did sleep */
+	ml->alt = false;
 	EXPECT(what, ld(&l->nwait), ml->nwait);
 	snprintf(what, sizeof what, "%s.state", name);
 	EXPECT(what, ld(&l->state), ml->state);

@@ -5,22 +5,37 @@
  * The lock word holds 0 or the holder's process identity (self.c).  The
  * uncontended paths are inline in sync.h: one CAS to acquire, one release
  * store to release.  That store is followed by a plain load of nwait, and a
- * waiter increments nwait and then calls membarrier(GLOBAL_EXPEDITED) before
- * it sleeps: the membarrier runs a full barrier on every CPU that runs a
- * registered process, which is the StoreLoad fence the releaser skipped.  So
- * either the releaser's load sees the waiter's increment and wakes it, or
- * the waiter's re-check after the membarrier sees the releaser's store and
- * does not sleep (asymmetric Dekker, as liburcu does with membarrier).
+ * sleeper counts itself into nwait and then calls
+ * membarrier(GLOBAL_EXPEDITED) before it sleeps: the membarrier runs a full
+ * barrier on every CPU that runs a registered process, which is the
+ * StoreLoad fence the releaser skipped.  So either the releaser's load sees
+ * the sleeper's count, or the sleeper's re-check after the membarrier sees
+ * the releaser's store and does not sleep (asymmetric Dekker, as liburcu
+ * does with membarrier).
+ *
+ * One wake per sleep, not one per release: nwait also carries a "woken"
+ * flag.  A release that finds sleepers and the flag down raises it (and
+ * bumps nwait's generation) and wakes one; releases that find it up make no
+ * system call, because the woken sleeper is on its way: it takes the lock
+ * (and clears the flag, so its own release wakes the next), or finds it
+ * taken again and clears the flag as it goes back to sleep.  Sleepers sleep
+ * on nwait itself, so a wake that comes before a sleeper reaches the kernel
+ * changes the very word the futex compares: no lost wake-up, whatever the
+ * lock word did in between (it may well hold the same holder again).
  *
  * Death: a sleeping waiter wakes at least every MPI_LOCK_POLL_NS and asks
  * the registry whether the holder is alive; a dead holder's word is taken
  * with a CAS, and the taker gets -EOWNERDEAD with the lock held.  The same
  * bounded sleep also bounds the damage of a wake-up lost where membarrier is
- * unavailable.
+ * unavailable, or of hostile values in nwait.
  */
 #include "internal.h"
 
 #define MPI_LOCK_POLL_NS (50 * MPROC_NS_PER_MS)
+#define MPI_LOCK_NAP_NS (1 * MPROC_NS_PER_MS)
+/* Spin rounds (each up to the adaptive budget, ended early by a change of
+ * the word) before an acquirer sleeps. */
+#define MPI_LOCK_SPIN_ROUNDS 3
 #define LOCK_INCONSISTENT 1u
 
 int mproc_lock_init(struct mproc_lock *l)
@@ -82,45 +97,182 @@ static int lock_try(struct mproc_lock *l, uint32_t self, uint32_t *seen)
 	return v == MPROC__LOCK_DEAD ? -ENOTRECOVERABLE : -EBUSY;
 }
 
-/* Sleeps while the word still holds v, at most until `until`. */
-static int lock_sleep(struct mproc_lock *l, uint32_t v, int64_t until)
+/* ---- the sleepers' word (nwait): count | WOKEN | generation ---- */
+
+#define NW_COUNT MPROC__LOCK_NW_COUNT
+#define NW_WOKEN MPROC__LOCK_NW_WOKEN
+#define NW_GEN_ONE (NW_COUNT + NW_WOKEN + 1)
+
+/* A sleeper's standing: not yet announced, counted in nwait, or refused by
+ * a full (or corrupt) count, in which case it never relies on a wake and
+ * naps for at most MPI_LOCK_NAP_NS at a time. */
+enum nw_standing { NW_OUT, NW_COUNTED, NW_UNCOUNTED };
+
+static bool nw_cas(struct mproc_lock *l, uint32_t *seen, uint32_t next)
 {
-	int rc = 0;
-	/* seq_cst: the announcement is visible before our re-check below. */
-	__atomic_fetch_add(&l->nwait, 1, __ATOMIC_SEQ_CST);
-	(void)mpi_membarrier();
-	if (__atomic_load_n(&l->word, __ATOMIC_SEQ_CST) == v)
-		rc = mpi_futex_wait_abs(&l->word, v, until);
-	__atomic_fetch_sub(&l->nwait, 1, __ATOMIC_RELAXED);
-	return rc;
+	/* seq_cst: a sleeper's announcement is ordered before its re-check of
+	 * the word (the membarrier that follows makes that hold against the
+	 * releasers' plain stores too); a waker's flag before its wake. */
+	return __atomic_compare_exchange_n(&l->nwait, seen, next, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_RELAXED);
+}
+
+/*
+ * Wakes one sleeper (all when `all`), unless nobody is counted or, for one,
+ * a woken sleeper is still on its way back (NW_WOKEN): that one will take
+ * the lock, and its release wakes the next, or clear the flag as it goes
+ * back to sleep.  So a burst of releases makes one system call, not one
+ * each.  The generation bump changes the word a sleeper is about to wait
+ * on, so one that has not reached the kernel yet cannot miss this wake.
+ */
+static void nw_wake(struct mproc_lock *l, bool all)
+{
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED);
+	do {
+		if ((x & NW_COUNT) == 0 || (!all && (x & NW_WOKEN)))
+			return;
+	} while (!nw_cas(l, &x, (x | NW_WOKEN) + NW_GEN_ONE));
+	(void)mproc_futex_wake(&l->nwait, all ? -1 : 1);
+}
+
+void mproc__lock_wake(struct mproc_lock *l)
+{
+	nw_wake(l, false);
+}
+
+/*
+ * Counts us in, and takes NW_WOKEN down: the next release wakes someone.
+ * Keeping it up would trust that a woken sleeper is still on its way, but
+ * a sleeper killed while counted (or while woken) stays in the count for
+ * good, and a wake aimed at it is never passed on; so each newcomer costs
+ * at most one extra wake, and a dead sleeper never makes one wait for the
+ * liveness poll.  A count at its limit (or corrupt) refuses us.
+ */
+static enum nw_standing nw_arm(struct mproc_lock *l, uint32_t *armed)
+{
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED), next;
+	do {
+		if ((x & NW_COUNT) == NW_COUNT)
+			return NW_UNCOUNTED;
+		next = (x & ~NW_WOKEN) + 1;
+	} while (!nw_cas(l, &x, next));
+	*armed = next;
+	return NW_COUNTED;
+}
+
+/* Back from a sleep and going to sleep again: we may be the woken one, so
+ * we take NW_WOKEN down (the next release then wakes someone).  Returns
+ * whether nwait changed, which needs a new membarrier. */
+static bool nw_rearm(struct mproc_lock *l, uint32_t *armed)
+{
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED);
+	do {
+		if (!(x & NW_WOKEN)) {
+			*armed = x;
+			return false;
+		}
+	} while (!nw_cas(l, &x, x & ~NW_WOKEN));
+	*armed = x & ~NW_WOKEN;
+	return true;
+}
+
+/*
+ * Counts us out.  Holding the lock (`got`), we clear NW_WOKEN: our own
+ * release will wake the next sleeper.  Leaving without it (timeout, error)
+ * while NW_WOKEN is up, we may be carrying a wake meant to reach someone
+ * who still sleeps: we pass it on.  The last one out clears the flag.
+ */
+static void nw_leave(struct mproc_lock *l, enum nw_standing *st, bool got)
+{
+	if (*st != NW_COUNTED)
+		return;
+	*st = NW_OUT;
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED), next;
+	bool pass;
+	do {
+		/* A count a hostile write zeroed is not taken below zero. */
+		next = (x & NW_COUNT) ? x - 1 : x;
+		pass = !got && (next & NW_WOKEN) && (next & NW_COUNT);
+		if (pass)
+			next += NW_GEN_ONE;
+		else if (got || (next & NW_COUNT) == 0)
+			next &= ~NW_WOKEN;
+	} while (!nw_cas(l, &x, next));
+	if (pass)
+		(void)mproc_futex_wake(&l->nwait, 1);
+}
+
+/*
+ * Sleeps while the lock is held (the word still holds v), at most until
+ * `until`.  The announcement (or the taking down of NW_WOKEN) is followed by
+ * membarrier: it puts a full barrier on every CPU running a registered
+ * process, the StoreLoad fence the inline release skipped between its store
+ * of the word and its load of nwait.  So either that release sees our
+ * announcement and wakes (changing nwait, which the futex compares), or our
+ * re-check below sees its store and does not sleep.
+ */
+static int lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, int64_t until)
+{
+	uint32_t armed = 0;
+	bool fence;
+	if (*st == NW_COUNTED) {
+		fence = nw_rearm(l, &armed);
+	} else {
+		*st = nw_arm(l, &armed);
+		fence = *st == NW_COUNTED;
+	}
+	if (fence)
+		(void)mpi_membarrier();
+	if (__atomic_load_n(&l->word, __ATOMIC_SEQ_CST) != v)
+		return 0;
+	if (*st != NW_COUNTED) {
+		/* Not counted, so nobody will wake us: a short nap. */
+		int64_t nap = mproc_now_ns() + MPI_LOCK_NAP_NS;
+		if (until == MPROC_FOREVER || until > nap)
+			until = nap;
+		return mpi_futex_wait_abs(&l->word, v, until);
+	}
+	return mpi_futex_wait_abs(&l->nwait, armed, until);
 }
 
 static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 {
+	enum nw_standing st = NW_OUT;
 	uint32_t seen = 0;
 	int64_t t0 = mproc_now_ns();
 	bool slept = false;
+	int spins = MPI_LOCK_SPIN_ROUNDS;
 	for (;;) {
 		int rc = lock_try(l, self, &seen);
 		if (rc != -EBUSY) {
+			nw_leave(l, &st, rc == 0);
 			if (slept && rc == 0)
 				mproc_spin_parked(&l->spin, mproc_now_ns() - t0);
 			return rc;
 		}
-		if (!slept && mproc_spin_while_eq(&l->word, seen, &l->spin))
+		/* Spin only before the first sleep, and for a few rounds: a
+		 * holder that re-takes the lock at once (a loop around a short
+		 * critical section) wins every race against a spinner, which
+		 * then only drags the cache line away from it.  Asleep, we
+		 * let it run alone until its release wakes us. */
+		if (!slept && spins-- > 0 && mproc_spin_while_eq(&l->word, seen, &l->spin))
 			continue;
 		slept = true;
 		int64_t now = mproc_now_ns();
-		if (deadline != MPROC_FOREVER && now >= deadline)
+		if (deadline != MPROC_FOREVER && now >= deadline) {
+			nw_leave(l, &st, false);
 			return -ETIMEDOUT;
+		}
 		int64_t until = now + MPI_LOCK_POLL_NS;
 		if (deadline != MPROC_FOREVER && deadline < until)
 			until = deadline;
-		if (lock_sleep(l, seen, until) == -ETIMEDOUT &&
+		if (lock_sleep(l, &st, seen, until) == -ETIMEDOUT &&
 		    __atomic_load_n(&l->word, __ATOMIC_RELAXED) == seen) {
 			rc = lock_take_from_dead(l, seen, self);
-			if (rc == -EOWNERDEAD)
+			if (rc == -EOWNERDEAD) {
+				nw_leave(l, &st, true);
 				return rc;
+			}
 		}
 	}
 }
@@ -169,8 +321,7 @@ int mproc_lock_release_slow(struct mproc_lock *l)
 		if (!__atomic_compare_exchange_n(&l->word, &v, next, false, __ATOMIC_SEQ_CST,
 						 __ATOMIC_RELAXED))
 			continue;
-		if (__atomic_load_n(&l->nwait, __ATOMIC_SEQ_CST) != 0)
-			(void)mproc_futex_wake(&l->word, next ? -1 : 1);
+		nw_wake(l, next != 0);
 		return 0;
 	}
 }

@@ -213,13 +213,73 @@ static void run_counter(int procs, long n, bool rec)
 	T_EQ(S->counter, (uint64_t)procs * (uint64_t)n);
 }
 
+/* Sleepers counted in nwait (bits 0-14) and the woken flag (bit 15). */
+#define NW_COUNT MPROC__LOCK_NW_COUNT
+#define NW_WOKEN MPROC__LOCK_NW_WOKEN
+
+static uint32_t nwait_of(const struct mproc_lock *l)
+{
+	return __atomic_load_n(&l->nwait, __ATOMIC_SEQ_CST);
+}
+
 static void test_exact_totals(void)
 {
 	T_OK(mproc_lock_init(&S->lock));
 	T_OK(mproc_rlock_init(&S->rlock));
 	run_counter(2, t_scale(500000), false);
 	run_counter(8, t_scale(100000), false);	/* oversubscribed: 8 on 2 CPUs */
+	/* every sleeper counted itself out, and the last one out (or the
+	 * last acquirer) took the woken flag down */
+	T_EQ(nwait_of(&S->lock) & (NW_COUNT | NW_WOKEN), 0);
 	run_counter(4, t_scale(100000), true);
+	T_EQ(nwait_of(&S->rlock.lock) & (NW_COUNT | NW_WOKEN), 0);
+	/* A full (or corrupt) sleeper count refuses every newcomer: they nap
+	 * and poll instead of relying on a wake, and still get through. */
+	T_OK(mproc_lock_init(&S->lock));
+	S->lock.nwait = NW_COUNT;
+	run_counter(2, t_scale(20000), false);
+	T_EQ(nwait_of(&S->lock) & NW_COUNT, NW_COUNT);
+}
+
+/* ---- a sleeper killed while counted ---- */
+
+static int acquire_release(void *arg)
+{
+	if (mproc_lock_acquire(&S->lock, MPROC_FOREVER) != 0)
+		return 2;
+	mproc_lock_release(&S->lock);
+	return 0;
+}
+
+static void wait_for_count(uint32_t n)
+{
+	while ((nwait_of(&S->lock) & NW_COUNT) != n)
+		usleep(200);
+}
+
+static void test_dead_sleeper(void)
+{
+	/* A sleeper killed in its sleep stays in the count for good, and the
+	 * next release's wake (the woken flag goes up) reaches nobody.  The
+	 * next sleeper to come takes that flag down as it counts itself in,
+	 * so the release after that wakes it, instead of leaving it to the
+	 * liveness poll behind a wake that will never come back. */
+	T_OK(mproc_lock_init(&S->lock));
+	T_OK(mproc_lock_acquire(&S->lock, MPROC_FOREVER));
+	pid_t a = t_fork(acquire_release, NULL, 20);
+	wait_for_count(1);
+	kill(a, SIGKILL);
+	T_EQ(t_join(a), -SIGKILL);
+	T_OK(mproc_lock_release(&S->lock));
+	T_EQ(nwait_of(&S->lock) & (NW_COUNT | NW_WOKEN), 1 | NW_WOKEN);
+	T_OK(mproc_lock_acquire(&S->lock, 0));
+	pid_t b = t_fork(acquire_release, NULL, 20);
+	wait_for_count(2);
+	T_EQ(nwait_of(&S->lock) & NW_WOKEN, 0);
+	T_OK(mproc_lock_release(&S->lock));
+	T_EQ(t_join(b), 0);
+	/* b counted itself out; the dead one's place stays */
+	T_EQ(nwait_of(&S->lock) & NW_COUNT, 1);
 }
 
 /* ---- robustness: kill -9 at random points ---- */
@@ -412,6 +472,7 @@ int main(void)
 	T_RUN(test_named);
 	T_RUN(test_tickets);
 	T_RUN(test_exact_totals);
+	T_RUN(test_dead_sleeper);
 	T_RUN(test_waiters_see_death);
 	T_RUN(test_rlock_owner_died);
 	T_RUN(test_kill_holders);

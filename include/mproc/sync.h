@@ -15,7 +15,7 @@
  * guarantees (an open-file-description lock), so pid reuse cannot fool it.
  *
  * The uncontended paths are inline: Lock acquire+release is one CAS and one
- * release store; Semaphore acquire+release is one CAS and one atomic add.
+ * release store; Semaphore acquire+release is two CAS.
  */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
@@ -47,12 +47,17 @@ extern uint32_t mproc__self;
 
 struct mproc_lock {
 	uint32_t word;		/* 0 free, else holder's id; MPROC__LOCK_DEAD: unusable */
-	uint32_t nwait;		/* sleepers announced */
+	uint32_t nwait;		/* sleepers: count, woken flag, generation */
 	uint32_t state;		/* MPROC__LOCK_CONSISTENT / _INCONSISTENT */
 	struct mproc_spin spin;
 };
 
 #define MPROC__LOCK_DEAD 0x7fffffffu
+/* nwait: bits 0-14 the sleepers counted in, bit 15 "a woken sleeper is on
+ * its way back" (no release need wake another), bits 16-31 a generation
+ * bumped by every wake (runtime/lock.c). */
+#define MPROC__LOCK_NW_COUNT 0x7fffu
+#define MPROC__LOCK_NW_WOKEN 0x8000u
 
 int mproc_lock_init(struct mproc_lock *l);
 int mproc_lock_open(struct mproc_region *r, const char *name, struct mproc_lock **out);
@@ -66,6 +71,8 @@ int mproc_lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns);
 /* 0, or -EPERM when the lock is not held. Any process may release. */
 int mproc_lock_release_slow(struct mproc_lock *l);
 int mproc_lock_consistent(struct mproc_lock *l);
+/* The inline release's wake: one sleeper, unless one woken is on its way. */
+void mproc__lock_wake(struct mproc_lock *l);
 bool mproc_lock_locked(const struct mproc_lock *l);
 /* The holder's identity, 0 when free. */
 uint32_t mproc_lock_owner(const struct mproc_lock *l);
@@ -91,11 +98,14 @@ static inline int mproc_lock_release(struct mproc_lock *l)
 	 * themselves in nwait and then force a barrier on every running
 	 * mproc process (membarrier), so this plain store followed by a plain
 	 * load cannot miss one: the compiler barrier keeps the two in order
-	 * here, the waiter's membarrier supplies the StoreLoad fence. */
+	 * here, the waiter's membarrier supplies the StoreLoad fence.  Wake
+	 * only when someone is counted and no woken sleeper is already on its
+	 * way back (count in 1..0x7fff with the woken bit clear). */
 	__atomic_store_n(&l->word, 0, __ATOMIC_RELEASE);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&l->nwait, __ATOMIC_RELAXED) != 0)
-		(void)mproc_futex_wake(&l->word, 1);
+	uint32_t nw = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED);
+	if ((nw & (MPROC__LOCK_NW_COUNT | MPROC__LOCK_NW_WOKEN)) - 1u < MPROC__LOCK_NW_COUNT)
+		mproc__lock_wake(l);
 	return 0;
 }
 
@@ -152,6 +162,20 @@ static inline int mproc_sem_acquire(struct mproc_sem *s, int64_t timeout_ns)
 
 static inline int mproc_sem_release(struct mproc_sem *s)
 {
+	uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
+	uint32_t b = __atomic_load_n(&s->bound, __ATOMIC_RELAXED);
+	/* Below the limit (a BoundedSemaphore's bound, else INT32_MAX; a
+	 * corrupt value fails this and gets its error from the slow path).
+	 * seq_cst: releases to the acquirer, and is the full fence that keeps
+	 * the nwait load after the update (a sleeper announces itself before
+	 * it re-checks the value). */
+	if (v < (b ? b & 0x7fffffffu : 0x7fffffffu) &&
+	    __atomic_compare_exchange_n(&s->value, &v, v + 1, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_RELAXED)) {
+		if (__atomic_load_n(&s->nwait, __ATOMIC_SEQ_CST) != 0)
+			(void)mproc_futex_wake(&s->value, 1);
+		return 0;
+	}
 	return mproc_sem_release_n(s, 1);
 }
 
