@@ -567,6 +567,71 @@ static void test_kill_storm(void)
 	mproc_pool_destroy(p);
 }
 
+
+/* A million tiny tasks (scaled in CI): every result right. */
+static void test_million(void)
+{
+	struct mproc_pool *p = make(2, 0);
+	size_t n = (size_t)t_scale(1000000);
+	int *in = malloc(n * sizeof *in);
+	long long *out = malloc(n * sizeof *out);
+	for (size_t i = 0; i < n; i++)
+		in[i] = (int)(i % 46341);
+	T_EQ(mproc_pool_map(p, square, in, sizeof *in, n, out, sizeof *out, 1), 0);
+	for (size_t i = 0; i < n; i++)
+		if (out[i] != (long long)in[i] * in[i])
+			T_FAIL("item %zu: %lld", i, out[i]);
+	free(in);
+	free(out);
+	mproc_pool_destroy(p);
+}
+
+static int busy_square(struct mproc_task *t, const void *in, size_t len)
+{
+	for (volatile int k = 0; k < 20000; k++)
+		;
+	return square(t, in, len);
+}
+
+/* kill -9 of random workers during a long map: the killed chunks are
+ * reported, every other result is right, the pool stays usable. */
+static void test_map_kill(void)
+{
+	struct mproc_pool *p = make(3, 0);
+	enum { N = 6000 };
+	static int in[N];
+	static long long out[N];
+	for (int i = 0; i < N; i++)
+		in[i] = i;
+	struct mproc_imap *it;
+	T_OK(mproc_pool_imap_unordered(p, busy_square, in, sizeof(int), N, 8, 10, &it));
+	int kills = 0, failed = 0;
+	for (int k = 0; k < N; k++) {
+		long long y;
+		int err = 0;
+		int64_t i = mproc_imap_next(it, &y, &err, 20 * MPROC_NS_PER_SEC);
+		T_ASSERT(i >= 0 && i < N);
+		if (err) {
+			T_EQ(err, -EOWNERDEAD);
+			failed++;
+		} else {
+			T_EQ(y, i * i);
+		}
+		if (k % 700 == 350) {
+			int pid = mproc_pool_worker_pid(p, (unsigned)k % 3);
+			if (pid > 0 && kill(pid, SIGKILL) == 0)
+				kills++;
+		}
+	}
+	T_EQ(mproc_imap_next(it, NULL, NULL, 0), -ENODATA);
+	mproc_imap_release(it);
+	T_ASSERT(kills > 0);
+	T_ASSERT(failed <= kills * 10);	/* at most the killed chunks */
+	T_EQ(mproc_pool_map(p, square, in, sizeof(int), 100, out, 8, 1), 0);
+	T_EQ(out[99], 99 * 99);
+	mproc_pool_destroy(p);
+}
+
 /* ---- hostile and misuse ---- */
 
 static void test_hostile_record(void)
@@ -673,6 +738,8 @@ int main(int argc, char **argv)
 	RUN(test_mergesort);
 	RUN(test_worker_killed);
 	RUN(test_kill_storm);
+	RUN(test_million);
+	RUN(test_map_kill);
 	RUN(test_hostile_record);
 	RUN(test_misuse);
 	return 0;
