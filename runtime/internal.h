@@ -204,7 +204,6 @@ void mpi_dir_repair(struct mproc_region *r);
  */
 #define MPI_CW_BUSY (1ull << 63)
 #define MPI_CW_SKIP 0x7fffffffu	/* owner of an abandoned slot (never a real id) */
-#define MPI_CHAN_POLL_NS (50 * MPROC_NS_PER_MS)
 
 static inline uint64_t mpi_cw(uint64_t seq, uint32_t owner, bool busy)
 {
@@ -215,6 +214,10 @@ static inline uint32_t mpi_cw_owner(uint64_t w) { return (uint32_t)(w >> 32) & 0
 static inline bool mpi_cw_busy(uint64_t w) { return (w & MPI_CW_BUSY) != 0; }
 
 /* queue.c: shared by both channels */
+/* How long a waiter stuck behind a claim waits before it asks whether the
+ * claimer is alive (50 ms; fuzz targets shorten it to reach the recovery
+ * paths at fuzzing speed). */
+extern int64_t mpi_chan_poll_ns;
 /* A claimer that is gone (or an id that cannot exist) will never finish. */
 bool mpi_claimer_gone(uint32_t owner);
 /* Announce in *nwait, membarrier, re-check ready(obj), sleep on ec until

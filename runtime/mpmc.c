@@ -517,7 +517,7 @@ static bool stuck_long(struct stuck *s, uint64_t pos, int64_t now)
 		s->since = now;
 		return false;
 	}
-	if (now - s->since < MPI_CHAN_POLL_NS)
+	if (now - s->since < mpi_chan_poll_ns)
 		return false;
 	s->since = now;
 	return true;
@@ -529,7 +529,7 @@ static int64_t park_until(const struct stuck *s, int64_t deadline)
 {
 	if (s->pos == NOWHERE)
 		return deadline;
-	int64_t p = s->since + MPI_CHAN_POLL_NS;
+	int64_t p = s->since + mpi_chan_poll_ns;
 	return deadline == MPROC_FOREVER || p < deadline ? p : deadline;
 }
 

@@ -32,7 +32,6 @@
 
 #define QUEUE_MAGIC 0x4555455543524d51ull
 #define SKIP_OWNER MPI_CW_SKIP
-#define QPOLL_NS MPI_CHAN_POLL_NS
 #define QMAX_SLOTS (1u << 24)
 #define WHERE_INLINE 0u
 #define WHERE_HEAP 1u
@@ -190,6 +189,8 @@ static void q_poke(struct mproc_queue *h)
 
 /* ---- waiting (shared with mpmc.c) ---- */
 
+int64_t mpi_chan_poll_ns = 50 * MPROC_NS_PER_MS;
+
 int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
 		  int64_t until)
 {
@@ -231,7 +232,7 @@ static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
 	int64_t now = mproc_now_ns();
 	if (deadline != MPROC_FOREVER && now >= deadline)
 		return -ETIMEDOUT;
-	int64_t until = now + QPOLL_NS;
+	int64_t until = now + mpi_chan_poll_ns;
 	if (deadline != MPROC_FOREVER && deadline < until)
 		until = deadline;
 	if (mpi_chan_park(nwait, ec, ready, h, until) == -ETIMEDOUT)

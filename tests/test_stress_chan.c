@@ -355,23 +355,23 @@ static void test_queue_exactly_once(void)
 
 /* ---- kill -9 at random moments ---- */
 
-#define INCARNATIONS 1024u
-
 static void run_killing(enum chan_kind kind)
 {
 	enum { P = 3, C = 3 };
 	const char *name = kind == RING ? "ring-kill" : "queue-kill";
-	ledger_reset(INCARNATIONS, 1u << 16);
+	int kills = (int)t_scale(300), pk = 0, ck = 0;
+	/* Every producer started gets its own number: one per kill at most. */
+	uint32_t incarnations = (uint32_t)kills + P + 1;
+	ledger_reset(incarnations, 1u << 16);
 	struct chan c;
 	chan_open(&c, kind, name);
-	struct role pr = {kind, name, 0, INCARNATIONS, true}, cr = pr;
+	struct role pr = {kind, name, 0, incarnations, true}, cr = pr;
 	pid_t p[P], q[C];
 	for (int i = 0; i < P; i++)
 		p[i] = t_fork(producer, &pr, 120);
 	for (int i = 0; i < C; i++)
 		q[i] = t_fork(consumer, &cr, 120);
 	unsigned seed = kind == RING ? 11u : 12u;
-	int kills = (int)t_scale(300), pk = 0, ck = 0;
 	for (int k = 0; k < kills; k++) {
 		usleep(500 + rand_r(&seed) % 4000);
 		bool prod = rand_r(&seed) % 2;
@@ -393,7 +393,7 @@ static void run_killing(enum chan_kind kind)
 	for (int i = 0; i < C; i++)
 		T_EQ(t_join(q[i]), 0);
 	long lost = 0, invented = 0;
-	for (size_t w = 0; w < (size_t)INCARNATIONS * L->words; w++) {
+	for (size_t w = 0; w < (size_t)incarnations * L->words; w++) {
 		lost += __builtin_popcount(L->committed[w] & ~L->received[w]);
 		invented += __builtin_popcount(L->received[w] & ~L->committed[w]);
 	}
