@@ -7,6 +7,7 @@
 #include "pool_int.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 bool mpi_pool_reclaim(struct mproc_pool *p);
 void mpi_pool_run_callbacks(struct mproc_pool *p);
@@ -254,8 +255,14 @@ static int job_start(struct mproc_pool *p, const struct job_args *a, uint64_t *r
 	    a->in_size > (1u << 30) || a->out_size > (1u << 30))
 		return -EINVAL;
 	struct pool_job *j;
-	while ((rc = take_job_slot(p, &j)) == -EAGAIN)
-		sched_yield();	/* 64 maps at once: wait for one to be collected */
+	/* 64 maps at once: a finished one may still be in its grace period
+	 * (the service thread frees it within about a millisecond); the
+	 * caller's own unreleased maps are its to release: -EAGAIN. */
+	for (int tries = 0; (rc = take_job_slot(p, &j)) == -EAGAIN; tries++) {
+		if (tries == 200)
+			return -EAGAIN;
+		usleep(100);
+	}
 	uint64_t gen = __atomic_load_n(&j->sw, __ATOMIC_RELAXED) >> 32;
 	uint64_t jref = (uint64_t)(j - p->jobs) | gen << 32;
 	j->n = a->n;

@@ -705,6 +705,17 @@ static void test_misuse(void)
 	T_EQ(y, 4);
 	mproc_async_release(r);
 	mproc_pool_destroy(p);
+	/* 64 maps in flight at most: the 65th is refused until one goes. */
+	p = make(1, 0);
+	struct mproc_imap *its[64], *more;
+	for (int i = 0; i < 64; i++)
+		T_OK(mproc_pool_imap(p, square, &x, sizeof x, 1, 8, 1, &its[i]));
+	T_EQ(mproc_pool_imap(p, square, &x, sizeof x, 1, 8, 1, &more), -EAGAIN);
+	mproc_imap_release(its[0]);
+	T_OK(mproc_pool_imap(p, square, &x, sizeof x, 1, 8, 1, &its[0]));
+	for (int i = 0; i < 64; i++)
+		mproc_imap_release(its[i]);
+	mproc_pool_destroy(p);
 	/* A pool's name is taken in a shared region. */
 	struct mproc_region *reg;
 	T_OK(mproc_region_create(&reg, NULL, 8u << 20, 0));

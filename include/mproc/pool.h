@@ -169,7 +169,8 @@ void mproc_async_release(struct mproc_async *r);
  * go in chunks of chunksize (0: a default that gives each worker about four
  * chunks, as Python does).  Returns 0 or the code of the first failing item
  * (by index).  The arrays are copied through the pool's region, which must
- * have room for both.
+ * have room for both.  -EAGAIN when 64 maps and imaps are already in
+ * flight (release some).
  */
 int mproc_pool_map(struct mproc_pool *p, mproc_task_fn fn, const void *in, size_t in_size,
 		   size_t n, void *out, size_t out_size, size_t chunksize);
