@@ -36,7 +36,9 @@
  *
  * The model mirrors every shared field exactly (it knows what a hostile
  * write stored), except the adaptive spin budgets, which the runtime may
- * rewrite on any timed wait and only clamps.
+ * rewrite on any timed wait and only clamps, and a lock's nwait after a
+ * timed wait: whether the wait got as far as counting itself in before its
+ * deadline is a matter of timing, so either value is accepted.
  *
  * Input format: byte 0 sets the initial values (Semaphore value = b & 7,
  * BoundedSemaphore value = b >> 3 & 3, Barrier parties = 1 + (b >> 5)),
