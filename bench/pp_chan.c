@@ -144,5 +144,7 @@ static void bm_chan(struct bench_state *s)
 const struct bench_def bench_pp_chan_defs[] = {
 	PP("ring_pair", CFG(&ring_transport), PP_ITERS_CHAN),
 	PP("conn", CFG(&conn_transport), PP_ITERS_CHAN),
+	/* Both sides delay before replying: every receiver has gone to sleep. */
+	PP("conn_delay50us", CFG(&conn_transport, .delay_ns = PP_DELAY_NS), PP_ITERS_DELAYED),
 	{ .name = NULL },
 };

@@ -18,8 +18,9 @@
  * input starts from the same state.  In-region overruns are invisible to
  * ASan there, so queue results are validated instead.
  *
- * Input: byte 0 picks the geometry (ring capacity, pipe capacity and
- * simplex flag, which queue), then up to MAX_OPS operations, each an opcode
+ * Input: byte 0 picks the geometry (ring capacity, variable or fixed-size
+ * ring and its message size, pipe capacity and simplex flag, which queue),
+ * then up to MAX_OPS operations, each an opcode
  * byte (% NOPS) and its argument bytes; reads past the end yield 0.
  * Operations: honest calls on each object, always with timeout 0 (nothing
  * blocks), port/handle re-validation, re-initialisation, and hostile writes
@@ -98,9 +99,10 @@
 #define QS_HEAP_OFF 16u
 #define QS_HDR 24u
 
-static uint64_t ring_check(uint64_t cap)
+static uint64_t ring_check(uint64_t cap, uint32_t msg_size)
 {
-	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull) ^ (RING_LAYOUT << 56);
+	uint64_t x = RING_MAGIC ^ (cap * 0x9e3779b97f4a7c15ull) ^ (RING_LAYOUT << 56) ^
+		     ((uint64_t)msg_size << 20);
 	x ^= x >> 31;
 	return x * 0xbf58476d1ce4e5b9ull;
 }
@@ -185,15 +187,17 @@ struct msg {
 /* One ring's model: exact while !*dirty of its owner. */
 struct mring {
 	uint64_t cap, head, tail;
+	uint32_t slot;	/* fixed-size ring: the message size; 0: variable */
 	int closed_r, closed_w;
 	struct msg fifo[FIFO_MAX];
 	unsigned first, count;
 };
 
-static void mring_reset(struct mring *m, uint64_t cap)
+static void mring_reset(struct mring *m, uint64_t cap, uint32_t slot)
 {
 	memset(m, 0, sizeof *m);
 	m->cap = cap;
+	m->slot = slot;
 }
 
 static uint64_t max_msg(uint64_t cap)
@@ -201,11 +205,22 @@ static uint64_t max_msg(uint64_t cap)
 	return cap / 4 - REC_HDR < RING_MAX_MSG ? cap / 4 - REC_HDR : RING_MAX_MSG;
 }
 
+static uint64_t model_max(const struct mring *m)
+{
+	return m->slot ? m->slot : max_msg(m->cap);
+}
+
+/* Bytes a message takes: a record, or a slot of a fixed-size ring. */
+static uint64_t mring_size(const struct mring *m, uint64_t len)
+{
+	return m->slot ? m->slot : rec_size(len);
+}
+
 /* Where a record of len bytes would start (after a pad), or -EAGAIN. */
 static int64_t mring_place(const struct mring *m, size_t len)
 {
-	uint64_t need = rec_size(len), cap = m->cap;
-	uint64_t contig = cap - (m->tail & (cap - 1));
+	uint64_t need = mring_size(m, len), cap = m->cap;
+	uint64_t contig = cap - (m->tail & (cap - 1));	/* >= a slot: never a pad */
 	uint64_t total = contig < need ? contig + need : need;
 	if (cap - (m->tail - m->head) < total)
 		return -EAGAIN;
@@ -217,7 +232,7 @@ static void mring_push(struct mring *m, uint64_t at, uint32_t len, uint32_t seq)
 	FUZZ_CHECK(m->count < FIFO_MAX);
 	m->fifo[(m->first + m->count) % FIFO_MAX] = (struct msg){len, seq, at};
 	m->count++;
-	m->tail = at + rec_size(len);
+	m->tail = at + mring_size(m, len);
 }
 
 static struct msg mring_front(const struct mring *m)
@@ -230,7 +245,7 @@ static void mring_pop(struct mring *m)
 	struct msg f = mring_front(m);
 	/* The consumer skips a pad exactly where the producer put one (placed
 	 * for the reserved length, which a commit may have shortened). */
-	m->head = f.at + rec_size(f.len);
+	m->head = f.at + mring_size(m, f.len);
 	m->first = (m->first + 1) % FIFO_MAX;
 	m->count--;
 }
@@ -283,26 +298,26 @@ static int q_closed, q_dirty, q_touched;
 
 /* ---- ring ---- */
 
-static void ring_make(uint64_t cap)
+static void ring_make(uint64_t cap, uint32_t slot)
 {
 	int64_t b = mproc_ring_bytes(cap);
 	FUZZ_CHECK(b > 0 && b % 64 == 0);
 	ring_size = (size_t)b;
 	ring = aligned_alloc(64, ring_size);
 	FUZZ_CHECK(ring != NULL);
-	FUZZ_CHECK(mproc_ring_init(ring, cap) == 0);
+	FUZZ_CHECK(mproc_ring_init_fixed(ring, cap, slot) == 0);
 	FUZZ_CHECK(mproc_ring_port(&rprod, ring, ring_size) == 0);
 	FUZZ_CHECK(mproc_ring_port(&rcons, ring, ring_size) == 0);
-	mring_reset(&mr, rprod.capacity);
+	mring_reset(&mr, rprod.capacity, slot);
 	ring_dirty = res_open = peek_open = 0;
 }
 
 static void ring_reinit(void)
 {
-	FUZZ_CHECK(mproc_ring_init(ring, mr.cap) == 0);
+	FUZZ_CHECK(mproc_ring_init_fixed(ring, mr.cap, mr.slot) == 0);
 	FUZZ_CHECK(mproc_ring_port(&rprod, ring, ring_size) == 0);
 	FUZZ_CHECK(mproc_ring_port(&rcons, ring, ring_size) == 0);
-	mring_reset(&mr, rprod.capacity);
+	mring_reset(&mr, rprod.capacity, mr.slot);
 	ring_dirty = res_open = peek_open = 0;
 }
 
@@ -320,7 +335,7 @@ static void check_span(const struct mproc_rport *p, const void *where, size_t le
 /* A send's result against the model: 0, -EMSGSIZE, -EPIPE, -EAGAIN. */
 static int64_t ring_expect_send(const struct mring *m, size_t len)
 {
-	if (len > max_msg(m->cap))
+	if (len > model_max(m) || (m->slot && len != m->slot))
 		return -EMSGSIZE;
 	if (m->closed_r || m->closed_w)
 		return -EPIPE;
@@ -330,6 +345,11 @@ static int64_t ring_expect_send(const struct mring *m, size_t len)
 static void ring_commit(size_t len)
 {
 	int rc = mproc_ring_commit(&rprod, len);
+	if (mr.slot && len != res_len && rprod.slot == mr.slot) {
+		/* a fixed-size ring commits its size only; the reservation stays */
+		FUZZ_CHECK(rc == -EMSGSIZE);
+		return;
+	}
 	res_open = 0;
 	if (!ring_dirty) {
 		FUZZ_CHECK(rc == 0);
@@ -365,6 +385,8 @@ static void ring_cons_idle(void)
 static size_t pick_len(struct in *in, uint64_t max)
 {
 	uint8_t b = take8(in);
+	if (mr.slot && max == mr.slot && (b & 7))
+		return mr.slot;	/* fixed-size ring: mostly the size it takes */
 	if (b >= 250)
 		return (size_t)(max + b - 252);	/* max-2 .. max+3 */
 	return b;
@@ -377,19 +399,19 @@ static size_t pick_cap(struct in *in)
 }
 
 /* Checks a received message (n >= 0) against the model's front. */
-static void recv_check(struct mring *m, int dirty, uint64_t port_cap, ssize_t n,
+static void recv_check(struct mring *m, int dirty, uint64_t port_max, ssize_t n,
 		       const uint8_t *buf, size_t cap, size_t need, int64_t rc_empty)
 {
 	if (dirty) {
-		/* The port's validated capacity bounds what it may hand out. */
-		if (!(n >= 0 ? (size_t)n <= cap && (uint64_t)n <= max_msg(port_cap)
+		/* The port's validated geometry bounds what it may hand out. */
+		if (!(n >= 0 ? (size_t)n <= cap && (uint64_t)n <= port_max
 			     : err_ok(n, E(EMSGSIZE) | E(EAGAIN) | E(EPIPE) | E(EBADMSG))))
-			fprintf(stderr, "fuzz_chan: recv (dirty, cap %zu, port cap %" PRIu64 "): %zd\n",
-				cap, port_cap, n);
-		FUZZ_CHECK(n >= 0 ? (size_t)n <= cap && (uint64_t)n <= max_msg(port_cap)
+			fprintf(stderr, "fuzz_chan: recv (dirty, cap %zu, port max %" PRIu64 "): %zd\n",
+				cap, port_max, n);
+		FUZZ_CHECK(n >= 0 ? (size_t)n <= cap && (uint64_t)n <= port_max
 				  : err_ok(n, E(EMSGSIZE) | E(EAGAIN) | E(EPIPE) | E(EBADMSG)));
 		if (n == -EMSGSIZE)
-			FUZZ_CHECK(need > cap && need <= max_msg(port_cap));
+			FUZZ_CHECK(need > cap && need <= port_max);
 		if (n > 0)
 			touch(buf, (size_t)n);
 		return;
@@ -410,7 +432,7 @@ static void recv_check(struct mring *m, int dirty, uint64_t port_cap, ssize_t n,
 static void op_ring_send(struct in *in)
 {
 	ring_prod_idle();
-	size_t len = pick_len(in, max_msg(rprod.capacity));
+	size_t len = pick_len(in, mproc_ring_max_msg(&rprod));
 	uint8_t *b = malloc(len ? len : 1);
 	FUZZ_CHECK(b != NULL);
 	uint32_t seq = ++g_seq;
@@ -437,7 +459,7 @@ static void op_ring_recv(struct in *in)
 	uint8_t *b = malloc(cap ? cap : 1);
 	FUZZ_CHECK(b != NULL);
 	ssize_t n = mproc_ring_recv(&rcons, cap ? b : NULL, cap, &need, 0);
-	recv_check(&mr, ring_dirty, rcons.capacity, n, b, cap, need,
+	recv_check(&mr, ring_dirty, mproc_ring_max_msg(&rcons), n, b, cap, need,
 		   mr.closed_w ? -EPIPE : -EAGAIN);
 	free(b);
 }
@@ -445,7 +467,7 @@ static void op_ring_recv(struct in *in)
 static void op_ring_reserve(struct in *in)
 {
 	ring_prod_idle();
-	size_t len = pick_len(in, max_msg(rprod.capacity));
+	size_t len = pick_len(in, mproc_ring_max_msg(&rprod));
 	uint8_t how = take8(in);
 	void *where = NULL;
 	int64_t want = ring_dirty ? 0 : ring_expect_send(&mr, len);
@@ -486,7 +508,7 @@ static void op_ring_peek(struct in *in)
 	const void *where = NULL;
 	ssize_t n = mproc_ring_peek(&rcons, &where, 0);
 	if (ring_dirty) {
-		FUZZ_CHECK(n >= 0 ? (uint64_t)n <= max_msg(rcons.capacity)
+		FUZZ_CHECK(n >= 0 ? (uint64_t)n <= mproc_ring_max_msg(&rcons)
 				  : err_ok(n, E(EAGAIN) | E(EPIPE) | E(EBADMSG)));
 	} else if (!mr.count) {
 		FUZZ_CHECK(n == (mr.closed_w ? -EPIPE : -EAGAIN));
@@ -557,7 +579,7 @@ static void op_ring_ports(struct in *in)
 		rcons = p;	/* a peek is dropped: the message stays */
 		peek_open = 0;
 	}
-	if (p.capacity != mr.cap)
+	if (p.capacity != mr.cap || p.slot != mr.slot)
 		ring_dirty = 1;
 }
 
@@ -579,8 +601,8 @@ static void pipe_reinit(void)
 	FUZZ_CHECK(mproc_pipe_init(pipe_obj, pipe_cap, pipe_flags) == 0);
 	FUZZ_CHECK(mproc_pipe_ends(pipe_obj, pipe_size, &ends[0], &ends[1]) == 0);
 	uint64_t c = ends[0].in.capacity;
-	mring_reset(&mp[0], c);
-	mring_reset(&mp[1], c);
+	mring_reset(&mp[0], c, 0);
+	mring_reset(&mp[1], c, 0);
 	pipe_dirty = 0;
 }
 
@@ -660,7 +682,7 @@ static void op_pipe_recv(struct in *in, int into)
 			FUZZ_CHECK(need >= off);
 			need -= off;
 		}
-		recv_check(m ? m : &mp[0], pipe_dirty, c->in.capacity, n, b + off, cap - off, need,
+		recv_check(m ? m : &mp[0], pipe_dirty, max_msg(c->in.capacity), n, b + off, cap - off, need,
 			   m && m->closed_w ? -EPIPE : -EAGAIN);
 	}
 	free(b);
@@ -987,7 +1009,8 @@ static void hostile_ring_field(struct in *in, uint8_t *r, uint64_t cap, int *tou
 	case 2: off = offsetof(struct mproc_ring, closed); w = 4; ref = 0; break;
 	case 3: off = offsetof(struct mproc_ring, capacity); w = 8; ref = cap; break;
 	case 4: off = offsetof(struct mproc_ring, magic); w = 8; ref = RING_MAGIC; break;
-	case 5: off = offsetof(struct mproc_ring, check); w = 8; ref = ring_check(cap); break;
+	case 5: off = offsetof(struct mproc_ring, check); w = 8; ref = ring_check(cap, R->msg_size);
+		break;
 	case 6: /* record header at head: len */
 		off = sizeof *R + (head & (cap - 1) & ~(uint64_t)7); w = 4; ref = max_msg(cap); break;
 	case 7: /* record header at head: kind */
@@ -1072,8 +1095,10 @@ static void op_hostile_recheck(struct in *in)
 		uint64_t c = s & 1 ? mr.cap << (s >> 1 & 3) : mr.cap >> (s >> 1 & 3);
 		if (s & 0x80)
 			c = take(in, 8);
+		if (s & 0x40)	/* another message size (fixed, variable, or invalid) */
+			ring->msg_size = take8(in) & 0x7f;
 		ring->capacity = c;
-		ring->check = ring_check(c);
+		ring->check = ring_check(c, ring->msg_size);
 	} else if (t == T_PIPE) {
 		uint64_t c = s & 1 ? pipe_cap << (s >> 1 & 3) : pipe_cap >> (s >> 1 & 3);
 		uint32_t fl = (s >> 3) & 3;
@@ -1142,6 +1167,11 @@ static void init_once(void)
 	FUZZ_CHECK(mproc_ring_init(&rb.r, 256) == 0 && mproc_ring_port(&p, &rb.r, sizeof rb) == 0);
 	FUZZ_CHECK(mproc_ring_send(&p, msg, 5, 0) == 0);
 	FUZZ_CHECK(rd(rb.d, 4) == 5 && rd(rb.d + 4, 4) == REC_DATA && rb.r.tail == 16);
+	/* A fixed-size ring: the message alone, no header. */
+	FUZZ_CHECK(mproc_ring_init_fixed(&rb.r, 256, 8) == 0 &&
+		   mproc_ring_port(&p, &rb.r, sizeof rb) == 0);
+	FUZZ_CHECK(mproc_ring_send(&p, "fixedsz!", 8, 0) == 0);
+	FUZZ_CHECK(memcmp(rb.d, "fixedsz!", 8) == 0 && rb.r.tail == 8);
 	region_size = mproc_region_size(region);
 	region_snap = malloc(region_size);
 	FUZZ_CHECK(region_snap != NULL);
@@ -1167,7 +1197,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = {data, size};
 	uint8_t cfg = take8(&in);
 
-	ring_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg & 3) % 3));
+	/* bit 7: a fixed-size ring, 8 to 64 bytes (bits 3-4, shared with the
+	 * pipe's capacity) */
+	ring_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg & 3) % 3),
+		  cfg & 0x80 ? 8u << (cfg >> 3 & 3) : 0);
 	pipe_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg >> 3 & 3) % 3),
 		  cfg & 4 ? MPROC_PIPE_SIMPLEX : 0);
 	pipe_reinit();

@@ -194,6 +194,211 @@ static void test_pingpong_sleeps(void)
 	T_EQ(x.ring[1]->cons_waiting + x.ring[1]->prod_waiting, 0);
 }
 
+/* ---- fixed-size rings ---- */
+
+static struct mproc_ring *new_fixed(uint64_t cap, uint32_t msg, size_t *size)
+{
+	int64_t bytes = mproc_ring_bytes(cap);
+	T_ASSERT(bytes > 0);
+	struct mproc_ring *r = t_shared((size_t)bytes);
+	T_OK(mproc_ring_init_fixed(r, cap, msg));
+	*size = (size_t)bytes;
+	return r;
+}
+
+static void test_fixed_calls(void)
+{
+	size_t size;
+	struct mproc_ring *r = t_shared((size_t)mproc_ring_bytes(1024));
+	T_EQ(mproc_ring_init_fixed(r, 1024, 4), -EINVAL);	/* below 8 */
+	T_EQ(mproc_ring_init_fixed(r, 1024, 24), -EINVAL);	/* not a power of two */
+	T_EQ(mproc_ring_init_fixed(r, 1024, 512), -EINVAL);	/* above capacity / 4 */
+	r = new_fixed(1024, 16, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	T_EQ(mproc_ring_max_msg(&p), 16);
+	uint64_t buf[4] = {0}, out[4];
+	T_EQ(mproc_ring_send(&p, buf, 8, 0), -EMSGSIZE);
+	T_EQ(mproc_ring_send(&p, buf, 17, 0), -EMSGSIZE);
+	T_EQ(mproc_ring_send(&p, NULL, 0, 0), -EMSGSIZE);
+	/* no headers, no pads: exactly capacity / size messages fit */
+	int n = 0;
+	for (buf[0] = 0; mproc_ring_send(&p, buf, 16, 0) == 0; buf[0]++)
+		n++;
+	T_EQ(n, 1024 / 16);
+	T_EQ(mproc_ring_used(&p), 1024);
+	size_t need = 0;
+	T_EQ(mproc_ring_recv(&p, out, 15, &need, 0), -EMSGSIZE);
+	T_EQ(need, 16);
+	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 16);
+	T_EQ(out[0], 0);
+	/* zero copy: wrong lengths refused, the reservation stays */
+	void *w;
+	T_EQ(mproc_ring_reserve(&p, 8, &w, 0), -EMSGSIZE);
+	T_OK(mproc_ring_reserve(&p, 16, &w, 0));
+	T_EQ((uintptr_t)w % 16, 0);
+	T_EQ(mproc_ring_commit(&p, 8), -EMSGSIZE);
+	((uint64_t *)w)[0] = 64;
+	T_OK(mproc_ring_commit(&p, 16));
+	/* many laps, the ring kept full, through the copy and zero-copy calls */
+	uint64_t in = 65, expect = 1;
+	for (int i = 0; i < 5000; i++) {
+		T_EQ(mproc_ring_send(&p, buf, 16, 0), -EAGAIN);
+		if (i % 3) {
+			const void *q;
+			T_EQ(mproc_ring_peek(&p, &q, 0), 16);
+			T_EQ((uintptr_t)q % 16, 0);
+			T_EQ(*(const uint64_t *)q, expect);
+			T_OK(mproc_ring_release(&p));
+		} else {
+			T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 16);
+			T_EQ(out[0], expect);
+		}
+		expect++;
+		buf[0] = in++;
+		if (i % 2) {
+			T_OK(mproc_ring_send(&p, buf, 16, 0));
+		} else {
+			T_OK(mproc_ring_reserve(&p, 16, &w, 0));
+			memcpy(w, buf, 16);
+			T_OK(mproc_ring_commit(&p, 16));
+		}
+	}
+	/* end of stream */
+	mproc_ring_close_write(&p);
+	while (mproc_ring_recv(&p, out, sizeof out, NULL, 0) == 16)
+		;
+	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), -EPIPE);
+}
+
+static void test_fixed_hostile_and_named(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_fixed(4096, 64, &size);
+	struct mproc_rport p, q;
+	T_OK(mproc_ring_port(&p, r, size));
+	uint8_t buf[64] = {1}, out[64];
+	T_OK(mproc_ring_send(&p, buf, 64, 0));
+	/* a tail that is not a whole message ahead */
+	uint64_t t = r->tail;
+	r->tail = t + 8;
+	T_OK(mproc_ring_port(&q, r, size));
+	T_EQ(mproc_ring_recv(&q, out, sizeof out, NULL, 0), 64);	/* the whole one */
+	T_EQ(mproc_ring_recv(&q, out, sizeof out, NULL, 0), -EBADMSG);
+	T_EQ(mproc_ring_send(&q, buf, 64, 0), -EBADMSG);
+	/* a head that is not aligned to the message size */
+	r->tail = t + 64;
+	r->head = 8;
+	T_OK(mproc_ring_port(&q, r, size));
+	T_EQ(mproc_ring_recv(&q, out, sizeof out, NULL, 0), -EBADMSG);
+	/* the message size is covered by the check word */
+	r->msg_size = 128;
+	T_EQ(mproc_ring_port(&q, r, size), -EBADMSG);
+	r->msg_size = 0;
+	T_EQ(mproc_ring_port(&q, r, size), -EBADMSG);
+
+	struct mproc_region *reg;
+	struct mproc_rport a, b;
+	T_OK(mproc_region_create(&reg, NULL, 1 << 20, 0));
+	T_OK(mproc_ring_open_fixed(reg, "ticks", 8192, 8, &a));
+	T_OK(mproc_ring_open_fixed(reg, "ticks", 8192, 8, &b));
+	T_EQ(mproc_ring_open(reg, "ticks", 8192, &b), -EEXIST);
+	T_EQ(mproc_ring_open_fixed(reg, "ticks", 8192, 16, &b), -EEXIST);
+	T_EQ(mproc_ring_open_fixed(reg, "other", 8192, 12, &b), -EINVAL);
+	T_OK(mproc_ring_open_fixed(reg, "ticks", 8192, 8, &b));
+	uint64_t v = 42;
+	T_OK(mproc_ring_send(&a, &v, 8, 0));
+	v = 0;
+	T_EQ(mproc_ring_recv(&b, &v, 8, NULL, 0), 8);
+	T_EQ(v, 42);
+	mproc_region_close(reg);
+}
+
+/* Two processes, fixed-size messages carrying a sequence number and a
+ * checksum, with either side now and then sleeping. */
+struct fstream {
+	struct mproc_ring *ring;
+	size_t size;
+	long count;
+	int slow;	/* 1: producer pauses now and then, 2: consumer does */
+};
+
+static void fill_fixed(uint64_t *m, long i)
+{
+	m[0] = (uint64_t)i;
+	m[1] = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+	m[2] = ~m[1];
+	m[3] = m[0] ^ m[1] ^ m[2];
+}
+
+static int fixed_producer(void *arg)
+{
+	struct fstream *s = arg;
+	struct mproc_rport p;
+	if (mproc_ring_port(&p, s->ring, s->size) < 0)
+		return 2;
+	uint64_t m[4];
+	for (long i = 0; i < s->count; i++) {
+		fill_fixed(m, i);
+		if (i % 3 == 0) {
+			void *w;
+			if (mproc_ring_reserve(&p, sizeof m, &w, MPROC_FOREVER) != 0)
+				return 3;
+			memcpy(w, m, sizeof m);
+			if (mproc_ring_commit(&p, sizeof m) != 0)
+				return 4;
+		} else if (mproc_ring_send(&p, m, sizeof m, MPROC_FOREVER) != 0) {
+			return 5;
+		}
+		if (s->slow == 1 && i % 1000 == 0)
+			usleep(200);
+	}
+	mproc_ring_close_write(&p);
+	return 0;
+}
+
+static void run_fixed_stream(long count, int slow)
+{
+	struct fstream s = {.count = count, .slow = slow};
+	s.ring = new_fixed(4096, 32, &s.size);
+	pid_t pid = t_fork(fixed_producer, &s, 100);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, s.ring, s.size));
+	long got = 0;
+	for (;;) {
+		uint64_t m[4], want[4];
+		ssize_t n;
+		if (got % 2) {
+			const void *q;
+			n = mproc_ring_peek(&p, &q, MPROC_FOREVER);
+			if (n == 32) {
+				memcpy(m, q, sizeof m);
+				T_OK(mproc_ring_release(&p));
+			}
+		} else {
+			n = mproc_ring_recv(&p, m, sizeof m, NULL, MPROC_FOREVER);
+		}
+		if (n == -EPIPE)
+			break;
+		T_EQ(n, 32);
+		fill_fixed(want, got);
+		if (memcmp(m, want, sizeof m) != 0)
+			T_FAIL("fixed message %ld: seq %llu corrupt", got, (unsigned long long)m[0]);
+		got++;
+		if (slow == 2 && got % 1000 == 0)
+			usleep(200);
+	}
+	T_EQ(got, count);
+	T_EQ(t_join(pid), 0);
+}
+
+static void test_fixed_stream(void)
+{
+	run_fixed_stream(t_scale(1000000), 0);
+	run_fixed_stream(t_scale(100000), 1);
+	run_fixed_stream(t_scale(100000), 2);
+}
+
 /* ---- two processes, a stream of checksummed messages ---- */
 
 struct msg_head {
@@ -421,6 +626,9 @@ int main(void)
 	T_RUN(test_wrap_and_zero_copy);
 	T_RUN(test_one_port_both_roles);
 	T_RUN(test_pingpong_sleeps);
+	T_RUN(test_fixed_calls);
+	T_RUN(test_fixed_hostile_and_named);
+	T_RUN(test_fixed_stream);
 	T_RUN(test_close);
 	T_RUN(test_poll_wakes);
 	T_RUN(test_hostile);

@@ -14,6 +14,11 @@
  * refused with -EMSGSIZE: larger payloads belong in the region's heap, with
  * their offset sent through the ring.
  *
+ * A fixed-size ring (mproc_ring_init_fixed) carries messages of one size, a
+ * power of two, back to back without headers or pads: a small message then
+ * costs what a typed Concurrency Kit ring slot costs, and every message is
+ * aligned to its size.
+ *
  * The common case of every data call (room or a message there, nobody
  * asleep, nobody watching) is inline below: a few loads of the port and of
  * one rarely written line of flags, the copy, and one release store of the
@@ -45,7 +50,8 @@ struct __attribute__((aligned(64))) mproc_ring {
 	uint64_t capacity;	/* bytes of data, a power of two */
 	uint64_t check;
 	uint64_t watch_id;	/* names the readiness FIFO */
-	uint64_t pad0[4];
+	uint32_t msg_size;	/* fixed-size ring: every message's size; 0: variable */
+	uint32_t pad0[7];
 	/* the producer's line */
 	uint64_t tail;		/* bytes published */
 	uint64_t pad1[7];
@@ -90,6 +96,7 @@ struct mproc_rport {
 	uint64_t res_at;	/* producer: where the reserved record starts */
 	uint64_t peek_next;	/* consumer: head after the peeked message */
 	uint32_t max_msg;	/* mproc_ring_max_msg() */
+	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
 	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
 	uint32_t peeked;	/* 1 while a peeked message is not released */
 	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
@@ -108,7 +115,18 @@ int mproc_ring_port(struct mproc_rport *p, struct mproc_ring *r, size_t size);
 /* Create-or-open a named ring in a region and fill a port for it. */
 int mproc_ring_open(struct mproc_region *reg, const char *name, uint64_t capacity,
 		    struct mproc_rport *p);
-/* Largest message the ring accepts. */
+/*
+ * A fixed-size ring: every message is exactly msg_size bytes, a power of two
+ * from 8 to a quarter of the (rounded) capacity (-EINVAL otherwise).  The
+ * data calls are the same; a send, reserve or commit of any other length
+ * is -EMSGSIZE, recv and peek always give msg_size bytes, and a message
+ * placed in the ring is aligned to its size.  mproc_ring_open_fixed gives
+ * -EEXIST when the name holds a ring of another geometry.
+ */
+int mproc_ring_init_fixed(struct mproc_ring *r, uint64_t capacity, uint32_t msg_size);
+int mproc_ring_open_fixed(struct mproc_region *reg, const char *name, uint64_t capacity,
+			  uint32_t msg_size, struct mproc_rport *p);
+/* Largest message the ring accepts (a fixed-size ring: its size). */
 size_t mproc_ring_max_msg(const struct mproc_rport *p);
 
 /*
@@ -132,7 +150,8 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  *   Zero copy, producer: reserve room for len bytes (errors as send, and
  *   -EBUSY while a reservation is open), write them in place at *where (8-
  *   byte aligned), commit with a length <= the reserved one (-EMSGSIZE
- *   otherwise, the reservation stays; -EINVAL if none is open).
+ *   otherwise, the reservation stays; -EINVAL if none is open; a fixed-size
+ *   ring commits its size only).
  *
  * ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where,
  *                         int64_t timeout_ns);
@@ -179,12 +198,60 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t timeout_ns);
 void mproc__ring_wake_cons(struct mproc_rport *p);
 void mproc__ring_wake_prod(struct mproc_rport *p);
+void mproc__ring_copy_big(void *dst, const void *src, size_t n);
 
 /* Bytes a record of len payload bytes takes. */
 static inline uint64_t mproc__ring_rec(uint64_t len)
 {
 	return MPROC__RING_HDR + ((len + 7) & ~(uint64_t)7);
 }
+
+/*
+ * Copies a payload between the ring and the caller's buffer (never
+ * overlapping).  Messages of 8 to 64 bytes are the common small case: two
+ * overlapping fixed-size moves each, inline, instead of a call into
+ * memcpy's size dispatch; large ones go to mproc__ring_copy_big.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+/* The branches for lengths a caller's small buffer rules out are dead, but
+ * GCC's bounds warnings look at them anyway. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = (unsigned char *)dst;
+	const unsigned char *s = (const unsigned char *)src;
+	unsigned char a[32], b[32];
+	if (n >= 8 && n <= 16) {
+		__builtin_memcpy(a, s, 8);
+		__builtin_memcpy(b, s + n - 8, 8);
+		__builtin_memcpy(d, a, 8);
+		__builtin_memcpy(d + n - 8, b, 8);
+	} else if (n > 16 && n <= 32) {
+		__builtin_memcpy(a, s, 16);
+		__builtin_memcpy(b, s + n - 16, 16);
+		__builtin_memcpy(d, a, 16);
+		__builtin_memcpy(d + n - 16, b, 16);
+	} else if (n > 32 && n <= 64) {
+		__builtin_memcpy(a, s, 16);
+		__builtin_memcpy(a + 16, s + 16, 16);
+		__builtin_memcpy(b, s + n - 32, 16);
+		__builtin_memcpy(b + 16, s + n - 16, 16);
+		__builtin_memcpy(d, a, 16);
+		__builtin_memcpy(d + 16, a + 16, 16);
+		__builtin_memcpy(d + n - 32, b, 16);
+		__builtin_memcpy(d + n - 16, b + 16, 16);
+	} else if (n > 64) {
+		mproc__ring_copy_big(d, s, n);
+	} else if (n) {
+		__builtin_memcpy(d, s, n);
+	}
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /*
  * Producer: where a record of len bytes goes (*at: its tail), when it fits
@@ -253,8 +320,11 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **r
 	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_RELAXED);
 	uint32_t len = (uint32_t)h;
 	uint64_t size = mproc__ring_rec(len);
-	if ((head & 7) != 0 || (uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg ||
-	    size > tail - head || size > cap - off)
+	/* A head that is not a multiple of 8 (corrupt) reads the record at the
+	 * multiple below it, which the checks keep inside the buffer; the slow
+	 * path reports it once the stream runs dry. */
+	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg || size > tail - head ||
+	    size > cap - off)
 		return -1;
 	*recp = rec;
 	*headp = head;
@@ -273,16 +343,146 @@ static inline void mproc__ring_consume(struct mproc_rport *p, uint64_t next)
 		mproc__ring_wake_prod(p);
 }
 
-static inline int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
-				  int64_t timeout_ns)
+/*
+ * Fixed-size ring, producer: where the next message goes (*at: the tail),
+ * when the cached head shows a free slot and neither end is closed.  Slots
+ * divide the buffer: an aligned tail never needs a pad.
+ */
+static inline uint8_t *mproc__ring_slot_room(struct mproc_rport *p, uint64_t *at)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t cap = p->capacity, slot = p->slot;
+	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	if ((tail & (slot - 1)) != 0 || tail - p->head_cache > cap - slot ||
+	    __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0)
+		return NULL;
+	*at = tail;
+	return p->data + (tail & (cap - 1));
+}
+
+/* Fixed-size ring, producer: publishes the message at `at` (no header). */
+static inline void mproc__ring_slot_publish(struct mproc_rport *p, uint64_t at)
+{
+	struct mproc_ring *r = p->ring;
+	/* Release: the message is visible to a consumer that sees the tail. */
+	__atomic_store_n(&r->tail, at + p->slot, __ATOMIC_RELEASE);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);	/* as in mproc__ring_publish */
+	if ((__atomic_load_n(&r->cons_waiting, __ATOMIC_RELAXED) |
+	     __atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED)) != 0)
+		mproc__ring_wake_cons(p);
+}
+
+/* Fixed-size ring, consumer: the message at head (*recp, *headp), when the
+ * tail we know of (refreshed once) covers a whole aligned slot; NULL for
+ * the slow path. */
+static inline const uint8_t *mproc__ring_slot_front(struct mproc_rport *p, uint64_t *headp)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t cap = p->capacity, slot = p->slot;
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED), tail = p->tail_cache;
+	if (tail - head - 1 >= cap) {
+		/* Acquire: pairs with the producer's release of tail. */
+		tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		p->tail_cache = tail;
+	}
+	if (tail - head - 1 >= cap || tail - head < slot || (head & (slot - 1)) != 0)
+		return NULL;
+	*headp = head;
+	return p->data + (head & (cap - 1));
+}
+
+/*
+ * The fast paths proper: each returns what the call returns, or
+ * MPROC__RING_SLOW when the slow path must decide (the slow path also
+ * calls them again after a brief wait for the other side).
+ */
+#define MPROC__RING_SLOW (-0x7fffffff)
+
+static inline int mproc__ring_send_fast(struct mproc_rport *p, const void *buf, size_t len)
 {
 	uint64_t at;
 	uint8_t *rec;
-	if (p && (buf || !len) && (rec = mproc__ring_room(p, len, &at)) != NULL) {
-		if (len)	/* buf may be NULL for an empty message */
-			__builtin_memcpy(rec + MPROC__RING_HDR, buf, len);
-		mproc__ring_publish(p, rec, at, len);
+	if (!p->slot) {
+		if ((rec = mproc__ring_room(p, len, &at)) != NULL) {
+			mproc__ring_copy(rec + MPROC__RING_HDR, buf, len);	/* buf: NULL if len 0 */
+			mproc__ring_publish(p, rec, at, len);
+			return 0;
+		}
+	} else if (len == p->slot && (rec = mproc__ring_slot_room(p, &at)) != NULL) {
+		mproc__ring_copy(rec, buf, len);
+		mproc__ring_slot_publish(p, at);
 		return 0;
+	}
+	return MPROC__RING_SLOW;
+}
+
+static inline ssize_t mproc__ring_recv_fast(struct mproc_rport *p, void *buf, size_t cap)
+{
+	const uint8_t *rec;
+	uint64_t head;
+	if (!p->slot) {
+		int64_t n = mproc__ring_front(p, &rec, &head);
+		if (n >= 0 && (uint64_t)n <= cap) {
+			mproc__ring_copy(buf, rec + MPROC__RING_HDR, (size_t)n);
+			mproc__ring_consume(p, head + mproc__ring_rec((uint64_t)n));
+			return (ssize_t)n;
+		}
+	} else if (p->slot <= cap && (rec = mproc__ring_slot_front(p, &head)) != NULL) {
+		mproc__ring_copy(buf, rec, p->slot);
+		mproc__ring_consume(p, head + p->slot);
+		return (ssize_t)p->slot;
+	}
+	return MPROC__RING_SLOW;
+}
+
+static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, void **where)
+{
+	uint64_t at = 0;
+	uint8_t *rec = NULL;
+	if (p->reserved)
+		return MPROC__RING_SLOW;
+	if (!p->slot) {
+		if ((rec = mproc__ring_room(p, len, &at)) != NULL)
+			rec += MPROC__RING_HDR;
+	} else if (len == p->slot) {
+		rec = mproc__ring_slot_room(p, &at);
+	}
+	if (!rec)
+		return MPROC__RING_SLOW;
+	p->res_at = at;
+	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
+	*where = rec;
+	return 0;
+}
+
+static inline ssize_t mproc__ring_peek_fast(struct mproc_rport *p, const void **where)
+{
+	const uint8_t *rec;
+	uint64_t head;
+	if (!p->slot) {
+		int64_t n = mproc__ring_front(p, &rec, &head);
+		if (n >= 0) {
+			*where = rec + MPROC__RING_HDR;
+			p->peek_next = head + mproc__ring_rec((uint64_t)n);
+			p->peeked = 1;
+			return (ssize_t)n;
+		}
+	} else if ((rec = mproc__ring_slot_front(p, &head)) != NULL) {
+		*where = rec;
+		p->peek_next = head + p->slot;
+		p->peeked = 1;
+		return (ssize_t)p->slot;
+	}
+	return MPROC__RING_SLOW;
+}
+
+static inline int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
+				  int64_t timeout_ns)
+{
+	if (p && (buf || !len)) {
+		int rc = mproc__ring_send_fast(p, buf, len);
+		if (rc != MPROC__RING_SLOW)
+			return rc;
 	}
 	return mproc__ring_send_slow(p, buf, len, timeout_ns);
 }
@@ -290,13 +490,10 @@ static inline int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t
 static inline ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
 				      int64_t timeout_ns)
 {
-	const uint8_t *rec;
-	uint64_t head;
-	int64_t n = p && buf ? mproc__ring_front(p, &rec, &head) : -1;
-	if (n >= 0 && (uint64_t)n <= cap) {
-		__builtin_memcpy(buf, rec + MPROC__RING_HDR, (size_t)n);
-		mproc__ring_consume(p, head + mproc__ring_rec((uint64_t)n));
-		return (ssize_t)n;
+	if (p && buf) {
+		ssize_t n = mproc__ring_recv_fast(p, buf, cap);
+		if (n != MPROC__RING_SLOW)
+			return n;
 	}
 	return mproc__ring_recv_slow(p, buf, cap, need, timeout_ns);
 }
@@ -304,13 +501,10 @@ static inline ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t c
 static inline int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where,
 				     int64_t timeout_ns)
 {
-	uint64_t at;
-	uint8_t *rec;
-	if (p && where && !p->reserved && (rec = mproc__ring_room(p, len, &at)) != NULL) {
-		p->res_at = at;
-		p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
-		*where = rec + MPROC__RING_HDR;
-		return 0;
+	if (p && where) {
+		int rc = mproc__ring_reserve_fast(p, len, where);
+		if (rc != MPROC__RING_SLOW)
+			return rc;
 	}
 	return mproc__ring_reserve_slow(p, len, where, timeout_ns);
 }
@@ -319,24 +513,23 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 {
 	if (!p || !p->reserved)
 		return -EINVAL;
-	if (len >= p->reserved)
+	if (len >= p->reserved || (p->slot && len != p->slot))
 		return -EMSGSIZE;
 	p->reserved = 0;
-	mproc__ring_publish(p, p->data + (p->res_at & (p->capacity - 1)), p->res_at, len);
+	if (p->slot)
+		mproc__ring_slot_publish(p, p->res_at);
+	else
+		mproc__ring_publish(p, p->data + (p->res_at & (p->capacity - 1)), p->res_at, len);
 	return 0;
 }
 
 static inline ssize_t mproc_ring_peek(struct mproc_rport *p, const void **where,
 				      int64_t timeout_ns)
 {
-	const uint8_t *rec;
-	uint64_t head;
-	int64_t n = p && where ? mproc__ring_front(p, &rec, &head) : -1;
-	if (n >= 0) {
-		*where = rec + MPROC__RING_HDR;
-		p->peek_next = head + mproc__ring_rec((uint64_t)n);
-		p->peeked = 1;
-		return (ssize_t)n;
+	if (p && where) {
+		ssize_t n = mproc__ring_peek_fast(p, where);
+		if (n != MPROC__RING_SLOW)
+			return n;
 	}
 	return mproc__ring_peek_slow(p, where, timeout_ns);
 }
