@@ -224,8 +224,15 @@ bool mpi_claimer_gone(uint32_t owner);
  * `until` (absolute): 0 woken or ready, -ETIMEDOUT. */
 int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
 		  int64_t until);
-/* After a release store: bump ec if someone announced in *nwait. */
-void mpi_chan_nudge(uint32_t *nwait, struct mproc_ec *ec);
+/* After a release store: bump ec if someone announced in *nwait (a plain
+ * load: the sleeper's membarrier orders it after our store).  Inline: it
+ * is on every put and get. */
+static inline void mpi_chan_nudge(uint32_t *nwait, struct mproc_ec *ec)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(nwait, __ATOMIC_RELAXED))
+		mproc_ec_inc(ec);
+}
 
 /* The Queue's shared header (queue.c); nslots slots of slot_size bytes follow. */
 struct mpi_queue {

@@ -306,13 +306,15 @@ static bool word_is(const struct mpi_mpmc_ctl *e, uint64_t w)
 	return __atomic_load_n(&e->word, __ATOMIC_ACQUIRE) == w;
 }
 
-/* Moves head from `from` to `to` if nobody did.  Release: pairs with the
- * acquire loads of head (a consumer that sees head past a record also sees
- * the claim that let it pass). */
+/* Moves head from `from` to `to` if nobody did.  A load first: a CAS that
+ * would fail still takes the line from the other consumers.  Release:
+ * pairs with the acquire loads of head (a consumer that sees head past a
+ * record also sees the claim that let it pass). */
 static void help_head(struct mproc_mpmc *h, uint64_t from, uint64_t to)
 {
-	__atomic_compare_exchange_n(&h->m->head, &from, to, false, __ATOMIC_RELEASE,
-				    __ATOMIC_RELAXED);
+	if (__atomic_load_n(&h->m->head, __ATOMIC_RELAXED) == from)
+		__atomic_compare_exchange_n(&h->m->head, &from, to, false, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED);
 }
 
 /* The header of the record whose first slot is pos: 0, or -EBADMSG.  A
@@ -341,12 +343,14 @@ static void poke(struct mproc_mpmc *h)
 }
 
 /* Hands a record's slots to the next lap: head past it first (a consumer
- * that finds a slot of the next lap at head would otherwise be lost), then
- * every slot, the first one last.  Release: our reads of the slots are done
- * before a producer that sees them free rewrites them. */
-static void hand_back(struct mproc_mpmc *h, uint64_t pos, uint32_t span)
+ * that finds a slot of the next lap at head would otherwise be lost; a
+ * consumer that claimed the record helped head when it claimed it, so
+ * head_done), then every slot, the first one last.  Release: our reads of
+ * the slots are done before a producer that sees them free rewrites them. */
+static void hand_back(struct mproc_mpmc *h, uint64_t pos, uint32_t span, bool head_done)
 {
-	help_head(h, pos, pos + span);
+	if (!head_done)
+		help_head(h, pos, pos + span);
 	for (uint32_t i = span; i-- > 0;)
 		__atomic_store_n(&ctl_at(h, pos + i)->word, word_free(pos + i + h->nslots),
 				 __ATOMIC_RELEASE);
@@ -497,7 +501,7 @@ static void prod_recover(struct mproc_mpmc *h, uint64_t b, uint32_t self)
 			return;
 		if (__atomic_compare_exchange_n(&e->word, &w, mpi_cw(q + 1, self, true), false,
 						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			hand_back(h, q, span);
+			hand_back(h, q, span, false);
 		return;
 	}
 }
@@ -550,7 +554,8 @@ static bool prod_ready(void *arg)
 static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, int64_t timeout_ns,
 			   uint64_t *at)
 {
-	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	int64_t deadline = timeout_ns == 0 || timeout_ns == MPROC_FOREVER ? timeout_ns
+									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
 	for (;;) {
 		uint64_t blocked;
@@ -586,6 +591,33 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 	}
 }
 
+/*
+ * The common case without the general machinery: a one-slot message and
+ * room at tail at once.  The same steps as reserve_range, stamp and
+ * prod_claim.  0 with *at; -EPIPE; 1: go the long way (nothing reserved,
+ * or the reservation was taken over).
+ */
+static int put_fast(struct mproc_mpmc *h, uint32_t self, uint64_t *at)
+{
+	uint64_t t = __atomic_load_n(&h->m->tail, __ATOMIC_ACQUIRE);
+	struct mpi_mpmc_ctl *e = ctl_at(h, t);
+	uint64_t w = word_free(t);
+	/* Acquire: pairs with the release that handed the slot back. */
+	if (__atomic_load_n(&e->word, __ATOMIC_ACQUIRE) != w || closed_sc(h) ||
+	    !__atomic_compare_exchange_n(&h->m->tail, &t, t + 1, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
+		return 1;
+	if (!__atomic_compare_exchange_n(&e->word, &w, mpi_cw(t, self, true), false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return 1;
+	if (closed_sc(h)) {
+		publish(h, t, KIND_PAD, 1, 0);
+		return -EPIPE;
+	}
+	*at = t;
+	return 0;
+}
+
 /* Waits for room for len bytes and stamps it: 0 with *at and *span. */
 static int prod_start(struct mproc_mpmc *h, size_t len, int64_t timeout_ns, uint64_t *at,
 		      uint32_t *span)
@@ -596,7 +628,8 @@ static int prod_start(struct mproc_mpmc *h, size_t len, int64_t timeout_ns, uint
 	if (me < 0)
 		return (int)me;
 	*span = span_for(h, len);
-	return prod_wait_claim(h, (uint32_t)me, *span, timeout_ns, at);
+	int rc = *span == 1 ? put_fast(h, (uint32_t)me, at) : 1;
+	return rc <= 0 ? rc : prod_wait_claim(h, (uint32_t)me, *span, timeout_ns, at);
 }
 
 int mproc_mpmc_put(struct mproc_mpmc *h, const void *buf, size_t len, int64_t timeout_ns)
@@ -714,7 +747,7 @@ static int cons_take(struct mproc_mpmc *h, uint32_t self, size_t cap, size_t *ne
 		return 1;
 	help_head(h, hd, hd + span);
 	if (kind == KIND_PAD) {
-		hand_back(h, hd, span);
+		hand_back(h, hd, span, true);
 		return 1;
 	}
 	*r = (struct rec){hd, span, len};
@@ -800,7 +833,8 @@ static bool cons_ready(void *arg)
 static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size_t *need,
 			   int64_t timeout_ns, struct rec *r)
 {
-	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	int64_t deadline = timeout_ns == 0 || timeout_ns == MPROC_FOREVER ? timeout_ns
+									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
 	uint64_t judge = NOWHERE;
 	bool rearmed = false;
@@ -842,6 +876,24 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 	}
 }
 
+/* The common case: a message published at head that fits, taken with one
+ * CAS (cons_take's steps).  0 with *r, or 1: go the long way. */
+static int get_fast(struct mproc_mpmc *h, uint32_t self, size_t cap, struct rec *r)
+{
+	uint64_t hd = __atomic_load_n(&h->m->head, __ATOMIC_ACQUIRE);
+	struct mpi_mpmc_ctl *e = ctl_at(h, hd);
+	uint64_t w = mpi_cw(hd + 1, 0, false);
+	uint32_t span, kind, len;
+	if (__atomic_load_n(&e->word, __ATOMIC_ACQUIRE) != w ||
+	    read_hdr(h, e, hd, &span, &kind, &len) < 0 || kind != KIND_DATA || len > cap ||
+	    !__atomic_compare_exchange_n(&e->word, &w, mpi_cw(hd + 1, self, true), false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return 1;
+	help_head(h, hd, hd + span);
+	*r = (struct rec){hd, span, len};
+	return 0;
+}
+
 ssize_t mproc_mpmc_get(struct mproc_mpmc *h, void *buf, size_t cap, size_t *need,
 		       int64_t timeout_ns)
 {
@@ -851,12 +903,14 @@ ssize_t mproc_mpmc_get(struct mproc_mpmc *h, void *buf, size_t cap, size_t *need
 	if (me < 0)
 		return me;
 	struct rec r;
-	int rc = cons_wait_claim(h, (uint32_t)me, cap, need, timeout_ns, &r);
+	int rc = get_fast(h, (uint32_t)me, cap, &r);
+	if (rc > 0)
+		rc = cons_wait_claim(h, (uint32_t)me, cap, need, timeout_ns, &r);
 	if (rc < 0)
 		return rc;
 	if (r.len)	/* read_hdr: inside the record's slots, inside the ring */
 		memcpy(buf, data_at(h, r.pos), r.len);
-	hand_back(h, r.pos, r.span);
+	hand_back(h, r.pos, r.span, true);	/* cons_take helped head past it */
 	return r.len;
 }
 
@@ -868,7 +922,9 @@ ssize_t mproc_mpmc_peek(struct mproc_mpmc *h, struct mproc_mpmc_msg *m, int64_t 
 	if (me < 0)
 		return me;
 	struct rec r;
-	int rc = cons_wait_claim(h, (uint32_t)me, SIZE_MAX, NULL, timeout_ns, &r);
+	int rc = get_fast(h, (uint32_t)me, SIZE_MAX, &r);
+	if (rc > 0)
+		rc = cons_wait_claim(h, (uint32_t)me, SIZE_MAX, NULL, timeout_ns, &r);
 	if (rc < 0)
 		return rc;
 	*m = (struct mproc_mpmc_msg){data_at(h, r.pos), r.len, r.pos, r.span, MSG_PEEKED};
@@ -882,7 +938,7 @@ int mproc_mpmc_release(struct mproc_mpmc *h, struct mproc_mpmc_msg *m)
 		return rc;
 	m->state = 0;
 	if (rc == 0)
-		hand_back(h, m->pos, m->span);
+		hand_back(h, m->pos, m->span, true);
 	return rc;
 }
 

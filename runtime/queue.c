@@ -206,13 +206,6 @@ int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj)
 	return rc;
 }
 
-void mpi_chan_nudge(uint32_t *nwait, struct mproc_ec *ec)
-{
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(nwait, __ATOMIC_RELAXED))
-		mproc_ec_inc(ec);
-}
-
 bool mpi_claimer_gone(uint32_t owner)
 {
 	if (owner == 0 || owner == MPI_CW_SKIP)
