@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# models/check.sh [--full] [-k]: model-checks the Promela models with spin.
+#
+# Every model runs once as written (spin must find no error, and the search
+# must be complete) and once per seeded bug (-DBUG=n: spin must find an
+# error, which shows the checks can fail).  A line per run says what was
+# checked, how many states were explored and what was found.  --full adds
+# the large configurations (minutes and a few GiB); -k keeps the work
+# directory.  Runs go $MODEL_JOBS (default: the CPU count) at a time.  The last line is "1 passed, 0 failed" (or "0 passed, 1
+# failed"): CI counts the whole model check as one test.  Exit status 0
+# only when every run went as expected.
+#
+# Needs spin (Debian package "spin") and a C compiler; as root in a
+# non-interactive session (CI) a missing spin is installed with apt-get.
+set -uo pipefail
+
+here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+full=0
+keep=0
+for a in "$@"; do
+	case $a in
+	--full) full=1 ;;
+	-k) keep=1 ;;
+	-h | --help)
+		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "check.sh: unknown argument $a" >&2
+		exit 2
+		;;
+	esac
+done
+
+if ! command -v spin >/dev/null 2>&1; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo ">>> installing spin"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q spin >/dev/null 2>&1 ||
+			{ DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -q spin >/dev/null 2>&1; }
+	fi
+	if ! command -v spin >/dev/null 2>&1; then
+		echo "check.sh: spin is not installed (apt-get install spin)"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+fi
+CC=${CC:-cc}
+
+work=$(mktemp -d /tmp/mproc-models.XXXXXX)
+if [ "$keep" -eq 0 ]; then
+	trap 'rm -rf "$work"' EXIT
+else
+	echo "work directory: $work"
+fi
+cp "$here"/*.pml "$here"/*.h "$work"/
+
+runs=0
+jobs=${MODEL_JOBS:-$(nproc 2>/dev/null || echo 2)}
+# the large configurations take GiBs each: one at a time
+[ "$full" -eq 1 ] && [ -z "${MODEL_JOBS:-}" ] && jobs=1
+order=()	# "H<title>" for a heading, else a run's directory
+
+heading() {
+	order+=("H$1")
+}
+
+# run MODEL EXPECT "DEFINES" [MEMLIM_MB]: EXPECT is pass (no error and a
+# complete search), fail (spin must find an error: a seeded bug) or known
+# (a finding against the committed code, reported, not counted as bad).
+# Runs go in the background, $jobs at a time; results print in order.
+run() {
+	local dir="$work/run$runs"
+	runs=$((runs + 1))
+	order+=("$dir")
+	mkdir -p "$dir"
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n
+	done
+	one "$dir" "$@" &
+}
+
+# one DIR MODEL EXPECT DEFINES [MEMLIM]: writes DIR/result ("ok"/"bad"
+# first word, then the line to print) and DIR/states.
+one() {
+	local dir=$1 model=$2 expect=$3 defs=$4 memlim=${5:-1024}
+	local t0 t1 out states errors what incomplete opt=-O2 line verdict=ok
+	cp "$work"/*.pml "$work"/*.h "$dir"/
+	# seeded bugs end in a few states: compile fast rather than well
+	[ "$expect" = pass ] || opt=-O0
+	t0=$(date +%s)
+	echo 0 >"$dir/states"
+	# shellcheck disable=SC2086 # defs is a list of -D options
+	if ! (cd "$dir" && spin $defs -a "$model" >spin.log 2>&1); then
+		{ echo "bad FAIL  $model $defs: spin -a failed"; sed 's/^/      /' "$dir/spin.log" | head -20; } >"$dir/result"
+		return
+	fi
+	# -DSAFETY: safety properties (assertions, invalid end states);
+	# -DCOLLAPSE: exact state compression; MEMLIM bounds the memory.
+	if ! (cd "$dir" && $CC $opt -w -DSAFETY -DCOLLAPSE -DMEMLIM="$memlim" -o pan pan.c \
+		>cc.log 2>&1); then
+		{ echo "bad FAIL  $model $defs: compiling pan failed"; sed 's/^/      /' "$dir/cc.log" | head -20; } >"$dir/result"
+		return
+	fi
+	(cd "$dir" && ./pan -m500000 -w24 -n >pan.log 2>&1)
+	t1=$(date +%s)
+	out="$dir/pan.log"
+	states=$(awk '/states, stored/ { print $1; exit }' "$out")
+	states=${states:-0}
+	echo "$states" >"$dir/states"
+	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$out" | head -n 1)
+	errors=${errors:-?}
+	what=$(grep -m1 -E '^pan:[0-9]+: ' "$out" | sed -E 's/^pan:[0-9]+: //; s/ \(at depth [0-9]+\)//')
+	incomplete=0
+	grep -qE 'Search not completed|max search depth too small|reached -DMEMLIM|out of memory' \
+		"$out" && incomplete=1
+	local tag="$model${defs:+ $defs}"
+	case $expect in
+	pass)
+		if [ "$errors" = 0 ] && [ "$incomplete" -eq 0 ]; then
+			line=$(printf 'ok    %-56s %9s states, no error (%ss)' "$tag" "$states" "$((t1 - t0))")
+		else
+			verdict=bad
+			line=$(printf 'FAIL  %-56s %9s states, errors: %s%s (%ss)' "$tag" "$states" "$errors" \
+				"$([ "$incomplete" -eq 1 ] && echo ', search incomplete')" "$((t1 - t0))")
+			[ -n "$what" ] && line+=$'\n'"      $what"
+			line+=$'\n'"      trail: spin $defs -t -p $model   (in $dir; check.sh -k keeps it)"
+		fi
+		;;
+	fail | known)
+		if [ "$errors" != 0 ] && [ "$errors" != '?' ]; then
+			line=$(printf 'ok    %-56s %9s states, %s: %s' "$tag" "$states" \
+				"$([ "$expect" = known ] && echo 'known finding reproduced' || echo 'seeded bug found')" \
+				"$what")
+		else
+			# A known finding that no longer reproduces: the code was
+			# fixed, and the model should follow (not a failure).
+			[ "$expect" = fail ] && verdict=bad
+			line=$(printf '%s  %-56s %9s states, the %s was NOT found' \
+				"$([ "$expect" = known ] && echo 'note' || echo 'FAIL')" "$tag" "$states" \
+				"$([ "$expect" = known ] && echo 'known finding' || echo 'seeded bug')")
+		fi
+		;;
+	esac
+	printf '%s %s\n' "$verdict" "$line" >"$dir/result"
+}
+
+heading "event count (runtime/wait.c: ck_ec32 multi-producer + mproc_ec_wait)"
+run ec_wait.pml pass ""
+run ec_wait.pml fail "-DBUG=1"
+run ec_wait.pml fail "-DBUG=2"
+run ec_wait.pml fail "-DBUG=3"
+
+heading "Lock (runtime/lock.c, include/mproc/sync.h as of 79948f5), x86-TSO"
+run lock.pml pass "-DNCPU=2 -DITERS=2 -DDEATHS=1"
+run lock.pml pass "-DNCPU=2 -DITERS=3 -DDEATHS=0"
+run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=0"
+run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=1"
+run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=2"
+run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=3"
+run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=4"
+run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=0 -DBUG=5"
+if [ "$full" -eq 1 ]; then
+	run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=1" 8192
+	run lock.pml pass "-DNCPU=2 -DITERS=2 -DDEATHS=2" 4096
+	run lock.pml known "-DNCPU=3 -DITERS=1 -DWOKEN_DEATH_STALLS" 4096
+fi
+
+heading "SPSC ring (runtime/ring.c), x86-TSO"
+run ring.pml pass "-DMSGS=3 -DDEATHS=1" 2048
+run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=1"
+run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=2"
+run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=3"
+run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=4"
+run ring.pml known "-DMSGS=2 -DSTRANDED=1"
+if [ "$full" -eq 1 ]; then
+	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 8192
+fi
+
+heading "Queue (runtime/queue.c), x86-TSO"
+run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0"
+run queue.pml pass "-DNPROD=2 -DNCONS=1 -DITEMS=1 -DDEATHS=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=1 -DDEATHS=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DDEATHS=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DNSLOT=2 -DMAXSIZE=1 -DDEATHS=1"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=1"
+run queue.pml fail "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0 -DBUG=2"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=3"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=1 -DBUG=4"
+if [ "$full" -eq 1 ]; then
+	run queue.pml pass "-DNPROD=2 -DNCONS=2 -DITEMS=1 -DDEATHS=1" 8192
+fi
+
+wait
+
+bad=0
+total_states=0
+for d in "${order[@]}"; do
+	case $d in
+	H*)
+		echo "== ${d#H}"
+		continue
+		;;
+	esac
+	if [ ! -f "$d/result" ]; then
+		echo "FAIL  (no result in $d)"
+		bad=$((bad + 1))
+		continue
+	fi
+	r=$(cat "$d/result")
+	[ "${r%% *}" = ok ] || bad=$((bad + 1))
+	printf '%s\n' "${r#* }"
+	total_states=$((total_states + $(cat "$d/states")))
+done
+echo
+echo "models: $runs runs, $total_states states explored in all, $bad not as expected"
+if [ "$bad" -eq 0 ]; then
+	echo "1 passed, 0 failed"
+	exit 0
+fi
+echo "0 passed, 1 failed"
+exit 1

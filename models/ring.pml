@@ -1,0 +1,423 @@
+/*
+ * ring.pml - the SPSC ring of runtime/ring.c (reserve/commit, send, peek/
+ * release, recv, pads at the end of the buffer, cached opposite indices,
+ * close) and its sleeping protocol (a flag, membarrier, an event count the
+ * other side bumps only when the flag is up), on x86-TSO (tso.h).
+ *
+ * Units of 8 bytes: the ring holds CAP units; a record is a 1-unit header
+ * (kind, payload length) and 1 or 2 payload units; a pad record fills the
+ * space before the end when a record would not fit there.  The producer
+ * sends MSGS messages, each through reserve (1 or 2 units) + a commit of
+ * the same or a shorter length, then closes its end.  The consumer takes
+ * messages with recv (copy, then release the space) or peek/release (reads
+ * in place, reads again just before releasing) until it gets -EPIPE.
+ * Every payload unit holds its message's sequence number + 1.
+ *
+ * One process may die (-DDEATHS=0 for none): the producer after placing a
+ * pad, after writing a payload, or after its tail store and before its
+ * wake-up; the consumer between peek and release, or after its head store
+ * and before its wake-up.  A replacement process (new port: empty caches,
+ * no reservation) carries on from the shared indices, as a Pipe's next
+ * sender or receiver does after taking the side's lock from the dead one.
+ *
+ * Checked:
+ *   - every message the producer committed (its tail store) is delivered
+ *     once, in order, with its committed length and contents; nothing
+ *     uncommitted is delivered; a peeked record stays intact until
+ *     released; the consumer never sees a malformed record (the -EBADMSG
+ *     paths are assertions here: the peers are honest);
+ *   - at -EPIPE the consumer has everything that was committed;
+ *   - no lost wake-up: both sides end (a sleeper nobody wakes is an invalid
+ *     end state).  The event count's own sleep is abstracted to "blocks
+ *     until the count differs from the value read", which ec_wait.pml
+ *     checks separately.
+ * Not modelled: the adaptive spin before parking (it only re-reads an
+ * index), timeouts, the readiness-fd pokes.
+ *
+ * Variants that must FAIL:
+ *   -DBUG=1  no membarrier in ring_park: the other side's plain publish and
+ *            the sleeper's flag pass each other (lost wake-up);
+ *   -DBUG=2  prod_publish stores tail before the record header;
+ *   -DBUG=3  recv hands the space back before copying the message out;
+ *   -DBUG=4  the consumer does not skip a pad (reads it as a record).
+ *
+ * Known finding (-DSTRANDED=1, fails against the committed ring.c): a
+ * producer killed after its tail store and before ring_nudge, and not
+ * replaced, leaves a consumer parked with MPROC_FOREVER asleep next to a
+ * committed message until someone sends again or closes: ring_park has no
+ * poll period (the Queue's q_park has one, and queue.pml shows it covers
+ * the same death).  check.sh runs it as an expected failure.
+ */
+#define NCPU 2
+#define PROD 0
+#define CONS 1
+
+#ifndef BUG
+#define BUG 0
+#endif
+#ifndef STRANDED
+#define STRANDED 0
+#endif
+#ifndef DEATHS
+#define DEATHS 1
+#endif
+#ifndef MSGS
+#define MSGS 3
+#endif
+#ifndef CAP
+#define CAP 8
+#endif
+
+/* mem[] addresses */
+#define TAIL 0
+#define HEAD 1
+#define CONSW 2		/* cons_waiting */
+#define PRODW 3		/* prod_waiting */
+#define CLOSED 4
+#define DATA_EC 5
+#define SPACE_EC 6
+#define HDR 7		/* HDR + i: header of unit i */
+#define PAY (HDR + CAP)	/* PAY + i: payload unit i */
+#define NMEM (PAY + CAP)
+#define SBD 6
+#include "tso.h"
+
+#define K_DATA 1
+#define K_PAD 2
+#define HDRW(kind, len) ((kind) * 8 + (len))
+#define CLOSED_WRITE 1
+
+byte deaths;
+/* ghosts */
+byte committed;		/* messages whose tail store was issued */
+byte released;		/* messages whose head store was issued */
+byte glen[MSGS];	/* committed payload length of each message */
+bit cons_done;
+
+inline ec_inc(ec)
+{
+	d_step { DRAIN(me); mem[ec]++ }
+}
+
+/* mproc_ec_wait(ec, v, FOREVER): returns once the count differs from v */
+inline ec_wait(ec, v)
+{
+	drain(me);
+	(mem[ec] != v)
+}
+
+/* ---- producer ---- */
+
+/* prod_free: free units into f, refreshing the cached head when needed */
+inline prod_free(need)
+{
+	if
+	:: tail - hcache > CAP || CAP - (tail - hcache) < need ->
+		ld(me, HEAD, hcache);
+		assert(hcache <= tail && tail - hcache <= CAP)
+	:: else
+	fi;
+	f = CAP - (tail - hcache)
+}
+
+proctype producer()
+{
+	byte me = PROD;
+	byte seq, lr, lc, need, contig, total, tail, hcache, f, at, v, i, x;
+
+restart:
+	hcache = 0;	/* a new port: nothing cached */
+	do
+	:: seq == MSGS -> break
+	:: else ->
+		/* mproc_ring_reserve(lr): prod_place */
+		if
+		:: lr = 1
+		:: lr = 2
+		fi;
+		need = 1 + lr;
+place:
+		skip;
+		ld(me, TAIL, tail);
+		contig = CAP - tail % CAP;
+		total = (contig < need -> contig + need : need);
+		prod_free(total);
+		if
+		:: f >= total ->
+			if
+			:: contig < need ->
+				st(me, HDR + tail % CAP, HDRW(K_PAD, contig - 1));
+				tail = tail + contig;
+				if
+				:: d_step { deaths < DEATHS; deaths++ } -> goto die
+				:: true
+				fi
+			:: else
+			fi;
+			at = tail
+		:: else ->
+			/* ring_park(prod_waiting, space_ec, prod_ready) */
+			d_step { DRAIN(me); mem[PRODW] = 1 };
+#if BUG != 1
+			membarrier();
+#endif
+			ld(me, SPACE_EC, v);
+			/* prod_ready: room for total now? */
+			ld(me, TAIL, tail);
+			prod_free(total);
+			if
+			:: f < total -> ec_wait(SPACE_EC, v)
+			:: else
+			fi;
+			st(me, PRODW, 0);
+			goto place
+		fi;
+		/* write in place, commit lc <= lr units */
+		if
+		:: lc = lr
+		:: lr == 2 -> lc = 1
+		fi;
+		i = 0;
+		do
+		:: i < lc -> st(me, PAY + (at + 1 + i) % CAP, seq + 1); i++
+		:: else -> break
+		od;
+		if
+		:: d_step { deaths < DEATHS; deaths++ } -> goto die
+		:: true
+		fi;
+		/* prod_publish: header, then the release store of tail */
+#if BUG == 2
+		d_step {
+			sb[me].n < SBD ->
+			sb[me].a[sb[me].n] = TAIL;
+			sb[me].v[sb[me].n] = at + 1 + lc;
+			sb[me].n++;
+			glen[seq] = lc;
+			committed++
+		};
+		st(me, HDR + at % CAP, HDRW(K_DATA, lc));
+#else
+		st(me, HDR + at % CAP, HDRW(K_DATA, lc));
+		d_step {
+			sb[me].n < SBD ->
+			sb[me].a[sb[me].n] = TAIL;
+			sb[me].v[sb[me].n] = at + 1 + lc;
+			sb[me].n++;
+			glen[seq] = lc;
+			committed++
+		};
+#endif
+		seq++;
+		if
+#if STRANDED
+		/* killed here and never replaced, nobody closes */
+		:: d_step { deaths < DEATHS; deaths++ } -> drain(me); goto done
+#else
+		:: d_step { deaths < DEATHS; deaths++ } -> goto die
+#endif
+		:: true
+		fi;
+		/* ring_nudge(cons_waiting, data_ec) */
+		ld(me, CONSW, x);
+		if
+		:: x -> ec_inc(DATA_EC)
+		:: else
+		fi;
+		d_step { lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; at = 0; i = 0; x = 0; v = 0 }
+	od;
+	skip;
+	/* mproc_ring_close_write */
+	d_step { DRAIN(me); mem[CLOSED] = mem[CLOSED] | CLOSED_WRITE };
+	ec_inc(DATA_EC);
+	ec_inc(SPACE_EC);
+	goto done;
+die:
+	skip;
+	d_step {
+		DRAIN(me);
+		lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; at = 0; i = 0; x = 0; v = 0;
+		tail = 0
+	};
+	goto restart;
+done:
+	skip
+}
+
+/* ---- consumer ---- */
+
+/* cons_tail: the tail into tail, refreshed when the cache shows nothing */
+inline cons_tail()
+{
+	if
+	:: tcache <= head || tcache - head > CAP ->
+		ld(me, TAIL, tcache);
+		assert(tcache >= head && tcache - head <= CAP)
+	:: else
+	fi;
+	tail = tcache
+}
+
+/* cons_next: n = payload length, or NONE when empty */
+#define NONE 255
+inline cons_next()
+{
+	ld(me, HEAD, head);
+	hop = 0;
+	n = NONE;
+	do
+	:: hop == 2 -> assert(false)	/* two pads in a row */
+	:: else ->
+		cons_tail();
+		if
+		:: tail == head -> break
+		:: else
+		fi;
+		off = head % CAP;
+		ld(me, HDR + off, h);
+		if
+#if BUG != 4
+		:: h / 8 == K_PAD && hop == 0 && off + 1 + h % 8 == CAP && 1 + h % 8 <= tail - head ->
+			head = head + CAP - off;
+			hop++
+#endif
+		:: else ->
+			assert(h / 8 == K_DATA && 1 + h % 8 <= tail - head && off + 1 + h % 8 <= CAP);
+			n = h % 8;
+			at = head;
+			next = head + 1 + n;
+			break
+		fi
+	od
+}
+
+/* reads the payload at `at`, checking it is message `expect` */
+inline check_payload()
+{
+	assert(expect < committed && n == glen[expect]);
+	i = 0;
+	do
+	:: i < n -> ld(me, PAY + (at + 1 + i) % CAP, x); assert(x == expect + 1); i++
+	:: else -> break
+	od;
+	skip
+}
+
+/* cons_consume: release store of head, then ring_nudge(prod_waiting) */
+inline consume()
+{
+	d_step {
+		sb[me].n < SBD ->
+		sb[me].a[sb[me].n] = HEAD;
+		sb[me].v[sb[me].n] = next;
+		sb[me].n++;
+		released++
+	};
+	if
+	:: d_step { deaths < DEATHS; deaths++ } -> goto die
+	:: true
+	fi;
+	ld(me, PRODW, x);
+	if
+	:: x -> ec_inc(SPACE_EC)
+	:: else
+	fi
+}
+
+proctype consumer()
+{
+	byte me = CONS;
+	byte head, tail, tcache, hop, off, h, n, at, next, i, x, v, c, expect;
+
+restart:
+	tcache = 0;
+	do
+	:: /* cons_wait_next */
+		cons_next();
+		if
+		:: n == NONE ->
+			ld(me, CLOSED, c);
+			if
+			:: c & CLOSED_WRITE ->
+				/* a record published before the close counts */
+				cons_next();
+				if
+				:: n == NONE -> break	/* -EPIPE */
+				:: else
+				fi
+			:: else ->
+				/* ring_park(cons_waiting, data_ec, cons_ready) */
+				d_step { DRAIN(me); mem[CONSW] = 1 };
+#if BUG != 1
+				membarrier();
+#endif
+				ld(me, DATA_EC, v);
+				ld(me, HEAD, head);
+				cons_tail();
+				ld(me, CLOSED, c);
+				if
+				:: tail == head && !(c & CLOSED_WRITE) -> ec_wait(DATA_EC, v)
+				:: else
+				fi;
+				st(me, CONSW, 0);
+				goto again
+			fi
+		:: else
+		fi;
+		/* the next message in order is the first not yet released */
+		assert(released == expect);
+		if
+		:: true ->	/* mproc_ring_recv: copy out, then release */
+#if BUG == 3
+			consume();
+			check_payload()
+#else
+			check_payload();
+			consume()
+#endif
+		:: true ->	/* mproc_ring_peek ... mproc_ring_release */
+			check_payload();
+			if
+			:: d_step { deaths < DEATHS; deaths++ } -> goto die
+			:: true
+			fi;
+			check_payload();
+			consume()
+		fi;
+		expect++;
+again:
+		skip;
+		d_step { hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0; tail = 0; head = 0 }
+	od;
+	assert(released == committed && committed == MSGS);
+	cons_done = 1;
+	goto done;
+die:
+	skip;
+	d_step {
+		DRAIN(me);
+		hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0;
+		tail = 0; head = 0;
+		expect = released	/* what the replacement must see next */
+	};
+	goto restart;
+done:
+	skip
+}
+
+#if STRANDED
+/* When nothing can move: no committed message may be left unread. */
+active proctype monitor()
+{
+	timeout -> assert(mem[TAIL] == mem[HEAD])
+}
+#endif
+
+init
+{
+	atomic {
+		run_flushers();
+		run producer();
+		run consumer()
+	}
+}
