@@ -15,9 +15,10 @@
 # (", N skipped" when some were skipped) and exit non-zero when a test or the
 # build failed.
 #
-# Environment: MESON_TESTTHREADS (parallel tests), FUZZ_SECONDS, CC/CXX (for
-# the first `meson setup` of a build directory), ASAN_OPTIONS, UBSAN_OPTIONS,
-# TSAN_OPTIONS (defaults below when unset).
+# Environment: MESON_TESTTHREADS (parallel tests), FUZZ_SECONDS, FUZZ_BUILD_DIR
+# (instead of build-fuzz/), CC/CXX (for the first `meson setup` of a build
+# directory), ASAN_OPTIONS, UBSAN_OPTIONS, TSAN_OPTIONS (defaults below when
+# unset).
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
@@ -227,25 +228,35 @@ fuzz)
 	ensure_pkgs "${BASE_PKGS[@]}" "${CLANG_RT_PKGS[@]}"
 	sanitizer_env
 	# fuzz/meson.build instruments the targets itself (libFuzzer + ASan/UBSan).
+	fdir=${FUZZ_BUILD_DIR:-build-fuzz}
 	CC=${CC:-clang} CXX=${CXX:-clang++} \
-		configure build-fuzz -Dfuzz=true ${MESON_ARGS[@]+"${MESON_ARGS[@]}"}
-	build build-fuzz
+		configure_or_count "$fdir" -Dfuzz=true ${MESON_ARGS[@]+"${MESON_ARGS[@]}"}
+	if ! build "$fdir"; then
+		echo "build of $fdir failed"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 	secs=${FUZZ_SECONDS:-60}
-	mkdir -p build-fuzz/corpus build-fuzz/artifacts
+	mkdir -p "$fdir/corpus" "$fdir/artifacts" "$fdir/fuzz-logs"
 	targets=()
-	# libFuzzer binaries only (not the plain-main replayers or seed makers).
+	# Every libFuzzer binary fuzz/meson.build built (not the plain-main
+	# replayers or seed makers), whatever the list of targets is today.
 	while IFS= read -r t; do
 		if nm "$t" 2>/dev/null | grep '__libfuzzer_is_present' >/dev/null; then targets+=("$t"); fi
-	done < <(find build-fuzz/fuzz -maxdepth 1 -type f -perm -u+x 2>/dev/null | sort)
-	[ ${#targets[@]} -gt 0 ] || die "no fuzz target built in build-fuzz/fuzz"
+	done < <(find "$fdir/fuzz" -maxdepth 1 -type f -perm -u+x 2>/dev/null | sort)
+	[ ${#targets[@]} -gt 0 ] || die "no fuzz target built in $fdir/fuzz"
 	failed=0
 	for t in "${targets[@]}"; do
 		name=$(basename "$t")
-		corpus=build-fuzz/corpus/$name
+		corpus=$fdir/corpus/$name
+		flog=$fdir/fuzz-logs/$name.log
 		mkdir -p "$corpus"
-		args=(-max_total_time="$secs" -print_final_stats=1
-			-artifact_prefix="build-fuzz/artifacts/$name-")
-		# Seeds and dictionary from fuzz/ (read-only: new inputs go to build-fuzz/).
+		# -timeout=60: an input slower than that is a hang, with room for a
+		# loaded machine (the default, 1200 s, would outlast the run).
+		args=(-max_total_time="$secs" -print_final_stats=1 -timeout=60
+			-artifact_prefix="$fdir/artifacts/$name-")
+		# Seeds and dictionary from fuzz/, read-only: libFuzzer writes new
+		# inputs only to the first corpus directory, $corpus.
 		for d in "fuzz/corpus/$name" "fuzz/$name.corpus" "fuzz/corpus/${name#fuzz_}" \
 			"fuzz/corpus/${name#fuzz-}"; do
 			[ -d "$d" ] && args+=("$d")
@@ -253,11 +264,16 @@ fuzz)
 		for d in "fuzz/$name.dict" "fuzz/${name#fuzz_}.dict" "fuzz/${name#fuzz-}.dict"; do
 			if [ -f "$d" ]; then args+=(-dict="$d"); break; fi
 		done
-		log "$t $corpus ${args[*]} ${REST_ARGS[*]-}"
-		if "$t" "$corpus" "${args[@]}" ${REST_ARGS[@]+"${REST_ARGS[@]}"}; then
-			echo "fuzz $name: ok (${secs}s)"
+		log "$t $corpus ${args[*]} ${REST_ARGS[*]-}  (log: $flog)"
+		rc=0
+		"$t" "$corpus" "${args[@]}" ${REST_ARGS[@]+"${REST_ARGS[@]}"} >"$flog" 2>&1 || rc=$?
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$flog" | tail -n 1)
+		if [ "$rc" -eq 0 ]; then
+			echo "fuzz $name: ok (${secs}s, ${execs:-?} executions)"
 		else
-			echo "fuzz $name: FAILED (crash input in build-fuzz/artifacts/)"
+			# The report (stack, reproducer path) is the log's tail.
+			tail -n 40 "$flog"
+			echo "fuzz $name: FAILED (exit $rc; input in $fdir/artifacts/, log $flog)"
 			failed=$((failed + 1))
 		fi
 	done
