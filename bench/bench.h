@@ -51,6 +51,7 @@ extern const struct bench_def bench_idle_defs[];
 extern const struct bench_def bench_contended_defs[];
 extern const struct bench_def bench_stream_defs[];
 extern const struct bench_def bench_queue_defs[];
+extern const struct bench_def bench_mpmc_defs[];
 extern const struct bench_def bench_pool_defs[];
 /* The ping-pongs with both processes pinned to one CPU, kept together. */
 extern const struct bench_def bench_pp_baseline_samecpu_defs[];

@@ -20,6 +20,7 @@ const struct bench_def *const bench_tables[] = {
 	bench_pp_sync_samecpu_defs,
 	bench_stream_defs,
 	bench_queue_defs,
+	bench_mpmc_defs,
 	bench_pool_defs,
 	bench_contended_defs,
 	bench_idle_defs,
