@@ -166,7 +166,7 @@ if [ "$full" -eq 1 ]; then
 	run lock.pml known "-DNCPU=3 -DITERS=1 -DWOKEN_DEATH_STALLS" 4096
 fi
 
-heading "SPSC ring (runtime/ring.c), x86-TSO"
+heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of bca4063), x86-TSO"
 run ring.pml pass "-DMSGS=3 -DDEATHS=1" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=1"
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=2"
@@ -177,17 +177,24 @@ if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 8192
 fi
 
-heading "Queue (runtime/queue.c), x86-TSO"
+heading "Queue (runtime/queue.c as of 6f5bc26), x86-TSO"
 run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0"
 run queue.pml pass "-DNPROD=2 -DNCONS=1 -DITEMS=1 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=1 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DNSLOT=2 -DMAXSIZE=1 -DDEATHS=1"
+# the two known findings' death points, with the suggested fixes
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1 -DFIX_TAIL_HELP=1"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=1"
 run queue.pml fail "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0 -DBUG=2"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=3"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=1 -DBUG=4"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1 -DBUG=5"
+run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1"
+run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1"
 if [ "$full" -eq 1 ]; then
+	run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1" 4096
 	run queue.pml pass "-DNPROD=2 -DNCONS=2 -DITEMS=1 -DDEATHS=1" 8192
 fi
 

@@ -1,5 +1,5 @@
 /*
- * queue.pml - the Queue of runtime/queue.c: a bounded MPMC ring of slots
+ * queue.pml - the Queue of runtime/queue.c as of 6f5bc26: a bounded MPMC ring of slots
  * with per-slot sequence words (Vyukov) whose claim CAS also records the
  * claimer (word = seq | BUSY | owner), head/tail as hints helped forward by
  * CAS, recovery of slots whose claimer died (a dead producer's slot becomes
@@ -11,8 +11,10 @@
  * consumers get until -EPIPE, and a closer closes the queue once every
  * producer is done and every item put was taken.
  * One process may die (-DDEATHS=0 for none): a producer holding its claim
- * (before or after filling the slot) or just after its release store; a
- * consumer holding its claim, or just after its release store.  It is
+ * before or after filling the slot, or just after its release store; a
+ * consumer just after its release store; and, with the knobs below (two
+ * known findings), a producer between its claim and its tail CAS, a
+ * consumer between its claim and its head CAS or holding its claim.  It is
  * replaced by a new process with a new identity that goes on (a producer
  * with its next item: the one it died with counts as not put).
  *
@@ -38,7 +40,36 @@
  *   -DBUG=3  one slot for maxsize 1 (-DNSLOT=1): "ready at pos" and "free
  *            at pos + 1" are the same word (fuzz/README.md's known bug 4);
  *   -DBUG=4  the dead-producer recovery marks the slot ready instead of
- *            skipped (a half-written item is delivered).
+ *            skipped (a half-written item is delivered);
+ *   -DBUG=5  the dead-reader recovery of the code before 6f5bc26: the slot
+ *            is freed for the next lap but head is not helped past it, and
+ *            a consumer does not help head past a later lap: a reader
+ *            killed between its claim and its head CAS wedges the queue.
+ *
+ * Known finding (-DCLAIM_TAIL_DEATH=1, fails against 6f5bc26): a producer
+ * killed between its claim CAS and its tail CAS, with no other producer
+ * passing by before a consumer turns the dead claim into a skip and frees
+ * the slot, leaves tail behind: the next put finds the slot's sequence past
+ * its position, takes it for a stale view and never puts again (tail <
+ * head, qsize -EBADMSG).  The death point is off by default; with
+ * -DFIX_TAIL_HELP=1 put_claim helps tail past a slot whose sequence is past
+ * tail (the consumer side's later-lap help, mirrored), and the model passes.
+ *
+ * Known finding (-DREADER_HOLD_DEATH=1, fails against 6f5bc26): a consumer
+ * killed holding its claim (before or after its head CAS) leaves last lap's
+ * BUSY word in the slot until a producer that needs the slot reclaims it.
+ * Once the queue is closed no producer comes: when head reaches that slot
+ * again, get_claim takes the word for a stale view and loops, so the
+ * consumers never get -EPIPE (a get with a timeout ends in -ETIMEDOUT, one
+ * without spins forever).  The death points are off by default; with
+ * -DFIX_EPIPE=1 a consumer that finds last lap's claim at head ends the
+ * stream when the queue is closed and tail == head, and the model passes.
+ *
+ * Observation (two deaths, -DDEATHS=2 with both knobs): a consumer that
+ * frees a skipped slot for the next lap does not nudge the producers, so a
+ * producer parked on that slot sleeps until its poll period ends (50 ms);
+ * the model, whose polls end only while a dead claim is pending, reports
+ * that as a stuck producer.
  */
 #ifndef NPROD
 #define NPROD 2
@@ -64,6 +95,18 @@
 #endif
 #ifndef MAXSIZE
 #define MAXSIZE NSLOT
+#endif
+#ifndef CLAIM_TAIL_DEATH
+#define CLAIM_TAIL_DEATH 0
+#endif
+#ifndef FIX_TAIL_HELP
+#define FIX_TAIL_HELP 0
+#endif
+#ifndef READER_HOLD_DEATH
+#define READER_HOLD_DEATH 0
+#endif
+#ifndef FIX_EPIPE
+#define FIX_EPIPE 0
 #endif
 
 #define NCPU (NPROD + NCONS)
@@ -178,11 +221,48 @@ inline owner_gone(o, gone)
 	gone = (o != 0 && o != SKIP && !alive[o])
 }
 
+/* A view that is only stale (another process is between two steps)
+ * changes by itself: the real loop spins until it does, so the model waits
+ * for head/tail or the slot's word to move.  A view that never changes is
+ * then a stuck process, which spin reports as an invalid end state. */
+inline wait_change(idx, s, seen)
+{
+	drain(me);
+	(mem[idx] != pos || mem[WORD + s] != seen)
+}
+
+/* signed distance of a slot's sequence from a position (mod 16) */
+#define DIST(seq, p) (((seq) - (p) % 16 + 16) % 16)
+#define AHEAD(d) ((d) > 0 && (d) < 8)
+
+/* reclaim_read: the reader of the item at `last` died holding it: take its
+ * claim, help head past it, free the slot for the next lap, nudge. */
+inline reclaim_read(last)
+{
+#if BUG == 5
+	/* the code before 6f5bc26: free the slot, leave head where it is */
+	cas(WORD + last % NSLOT, w, QW((last + NSLOT) % 16, 0, 0))
+#else
+	cas(WORD + last % NSLOT, w, QW((last + 1) % 16, id, 1));
+	if
+	:: ok ->
+		cas(HEADQ, last, last + 1);
+		st(me, WORD + last % NSLOT, QW((last + NSLOT) % 16, 0, 0));
+		ld(me, NPROD_WAIT, v);
+		if
+		:: v -> ec_inc(NOT_FULL)
+		:: else
+		fi
+	:: else
+	fi
+#endif
+}
+
 proctype producer(byte me)
 {
-	byte id = me + 1, item, n, pos, h, c, v, o;
+	byte id = me + 1, item, n, pos, h, c, v, d;
 	short w;
-	bit ok, rc, check_dead, rdy, gone, claimed;
+	bit ok, rc, check_dead, rdy, gone;
 
 	alive[id] = 1;
 restart:
@@ -209,29 +289,47 @@ restart:
 		   if
 		   :: rc == 0 ->
 			ld(me, WORD + pos % NSLOT, w);
+			d = DIST(WSEQ(w), pos);
 			if
-			:: WSEQ(w) == pos % 16 && !WBUSY(w) ->
+			:: d == 0 && !WBUSY(w) ->
 				cas(WORD + pos % NSLOT, w, QW(pos % 16, id, 1));
 				if
 				:: ok ->
-					claimed = 1;
+#if CLAIM_TAIL_DEATH
+					/* killed between the claim and the tail */
+					if
+					:: d_step { deaths < DEATHS; deaths++ } -> goto die
+					:: true
+					fi;
+#endif
 					cas(TAILQ, pos, pos + 1);
 					break
 				:: else
 				fi
-			:: WSEQ(w) == pos % 16 && WBUSY(w) ->
+			:: d == 0 && WBUSY(w) ->
 				cas(TAILQ, pos, pos + 1)	/* help tail on */
 			:: else ->
 				ld(me, TAILQ, h);
 				if
-				:: h != pos	/* stale view: again */
+#if FIX_TAIL_HELP
+				:: AHEAD(d) ->
+					/* pos was claimed (seq is past it): help tail on,
+					 * whoever claimed it may be dead */
+					cas(TAILQ, pos, pos + 1)
+				:: !AHEAD(d) && h != pos ->	/* stale view */
+					wait_change(TAILQ, pos % NSLOT, w)
+				:: !AHEAD(d) && h == pos ->
+#else
+				:: AHEAD(d) || h != pos ->	/* stale view */
+					wait_change(TAILQ, pos % NSLOT, w)
 				:: else ->
+#endif
 					/* full, unless the reader died reading */
 					owner_gone(WOWNER(w), gone);
 					if
 					:: check_dead && WBUSY(w) &&
 					   WSEQ(w) == (pos - NSLOT + 1) % 16 && gone ->
-						cas(WORD + pos % NSLOT, w, QW(pos % 16, 0, 0))
+						reclaim_read(pos - NSLOT)
 					:: else
 					fi;
 					rc = 1
@@ -243,7 +341,7 @@ restart:
 		   :: rc -> q_park(NPROD_WAIT, NOT_FULL, 1)
 		   :: else
 		   fi;
-		   d_step { w = 0; h = 0; c = 0; ok = 0; gone = 0 }
+		   d_step { w = 0; h = 0; c = 0; d = 0; ok = 0; gone = 0 }
 		od;
 		if
 		:: d_step { deaths < DEATHS; deaths++ } -> goto die
@@ -261,14 +359,13 @@ restart:
 			sb[me].v[sb[me].n] = QW((pos + 1) % 16, 0, 0);
 			sb[me].n++;
 			committed[item] = 1;
-			ncommitted++;
-			claimed = 0
+			ncommitted++
 		};
 		if
 		:: d_step { deaths < DEATHS; deaths++ } -> wake_died = 1; goto die
 		:: true
 		fi;
-		/* q_nudge(ncons_wait, not_empty) */
+		/* mpi_chan_nudge(ncons_wait, not_empty) */
 		ld(me, NCONS_WAIT, v);
 		if
 		:: v -> ec_inc(NOT_EMPTY)
@@ -287,8 +384,7 @@ die:
 		id = next_id;
 		next_id++;
 		alive[id] = 1;
-		claimed = 0;
-		pos = 0; h = 0; c = 0; v = 0; o = 0; w = 0;
+		pos = 0; h = 0; c = 0; v = 0; d = 0; w = 0;
 		ok = 0; rc = 0; check_dead = 0; rdy = 0; gone = 0
 	};
 	goto restart;
@@ -298,7 +394,7 @@ done:
 
 proctype consumer(byte me)
 {
-	byte id = me + 1, item, pos, h, c, v;
+	byte id = me + 1, item, pos, h, c, v, d;
 	short w;
 	bit ok, rc, check_dead, rdy, gone, holding;
 
@@ -308,42 +404,82 @@ restart:
 	:: /* ---- get_claim, parking while empty ---- */
 	   ld(me, HEADQ, pos);
 	   ld(me, WORD + pos % NSLOT, w);
+	   d = DIST(WSEQ(w), pos);
 	   rc = 0;
 	   if
 #if BUG == 2
-	   :: WSEQ(w) == (pos + 1) % 16 && WOWNER(w) != SKIP ->
+	   :: d == 1 && WOWNER(w) != SKIP ->
 #else
-	   :: WSEQ(w) == (pos + 1) % 16 && !WBUSY(w) && WOWNER(w) != SKIP ->
+	   :: d == 1 && !WBUSY(w) && WOWNER(w) != SKIP ->
 #endif
 		d_step {
 			DRAIN(me);
 			if
 			:: mem[WORD + pos % NSLOT] == w ->
 				mem[WORD + pos % NSLOT] = QW((pos + 1) % 16, id, 1);
+				holding = 1;
 				ok = 1
 			:: else -> ok = 0
 			fi
 		};
 		if
 		:: ok ->
-			holding = 1;
+#if READER_HOLD_DEATH
+			/* killed between the claim and head */
+			if
+			:: d_step { deaths < DEATHS; deaths++ } -> goto die
+			:: true
+			fi;
+#endif
 			cas(HEADQ, pos, pos + 1);
 			rc = 1	/* claimed */
 		:: else
 		fi
-	   :: WSEQ(w) == (pos + 1) % 16 && !WBUSY(w) && WOWNER(w) == SKIP ->
-		/* abandoned: free it for the next lap, move on */
+	   :: d == 1 && !WBUSY(w) && WOWNER(w) == SKIP ->
+		/* abandoned: free it for the next lap, move on (no nudge of
+		 * the producers: see the observation above) */
 		cas(WORD + pos % NSLOT, w, QW((pos + NSLOT) % 16, 0, 0));
 		if
 		:: ok -> cas(HEADQ, pos, pos + 1)
 		:: else
 		fi
-	   :: WSEQ(w) == (pos + 1) % 16 && WBUSY(w) ->
+	   :: d == 1 && WBUSY(w) ->
 		cas(HEADQ, pos, pos + 1)	/* another reader has it */
-	   :: WSEQ(w) != (pos + 1) % 16 ->
+	   :: d != 1 && d != 0 ->
+#if BUG != 5
+		if
+		:: AHEAD(d) && d >= NSLOT ->
+			/* a later lap at head: its reader died before
+			 * helping head on: help */
+			cas(HEADQ, pos, pos + 1)
+#if FIX_EPIPE
+		:: !AHEAD(d) ->
+			/* last lap's claim, its reader dead or slow: the end
+			 * of the stream all the same when closed and empty */
+			ld(me, CLOSEDQ, c);
+			ld(me, TAILQ, h);
+			if
+			:: c && h == pos -> break	/* -EPIPE */
+			:: else ->
+				/* until the view or the closed flag moves */
+				drain(me);
+				(mem[HEADQ] != pos || mem[WORD + pos % NSLOT] != w ||
+				 mem[CLOSEDQ] != c || mem[TAILQ] != h)
+			fi
+		:: AHEAD(d) && d < NSLOT ->
+			wait_change(HEADQ, pos % NSLOT, w)	/* stale view */
+#else
+		:: else ->
+			wait_change(HEADQ, pos % NSLOT, w)	/* stale view */
+#endif
+		fi
+#else
+		wait_change(HEADQ, pos % NSLOT, w)
+#endif
+	   :: d == 0 ->
 		ld(me, HEADQ, h);
 		if
-		:: WSEQ(w) != pos % 16 || h != pos	/* stale view */
+		:: h != pos -> skip	/* stale view: again */
 		:: else ->
 			if
 			:: WBUSY(w) ->	/* being written */
@@ -357,7 +493,6 @@ restart:
 #endif
 				:: else
 				fi;
-				rc = 0;
 				q_park(NCONS_WAIT, NOT_EMPTY, 0)
 			:: else ->
 				/* empty; closed and nothing in flight: the end */
@@ -372,10 +507,13 @@ restart:
 	   fi;
 	   if
 	   :: rc ->
+#if READER_HOLD_DEATH
+		/* killed holding its claim */
 		if
 		:: d_step { deaths < DEATHS; deaths++ } -> goto die
 		:: true
 		fi;
+#endif
 		/* get_copy */
 		ld(me, DATA + pos % NSLOT, item);
 		assert(item >= 1 && item <= NITEMS);
@@ -394,7 +532,7 @@ restart:
 		:: d_step { deaths < DEATHS; deaths++ } -> wake_died = 1; goto die
 		:: true
 		fi;
-		/* q_nudge(nprod_wait, not_full) */
+		/* mpi_chan_nudge(nprod_wait, not_full) */
 		ld(me, NPROD_WAIT, v);
 		if
 		:: v -> ec_inc(NOT_FULL)
@@ -403,7 +541,7 @@ restart:
 		check_dead = 0
 	   :: else
 	   fi;
-	   d_step { pos = 0; w = 0; h = 0; c = 0; v = 0; ok = 0; rc = 0; gone = 0; item = 0 }
+	   d_step { pos = 0; w = 0; h = 0; c = 0; v = 0; d = 0; ok = 0; rc = 0; gone = 0; item = 0 }
 	od;
 	skip;
 	d_step { cdone++ };
@@ -421,7 +559,7 @@ die:
 		id = next_id;
 		next_id++;
 		alive[id] = 1;
-		pos = 0; w = 0; h = 0; c = 0; v = 0; ok = 0; rc = 0; gone = 0;
+		pos = 0; w = 0; h = 0; c = 0; v = 0; d = 0; ok = 0; rc = 0; gone = 0;
 		check_dead = 0; rdy = 0; item = 0
 	};
 	goto restart;

@@ -1,8 +1,15 @@
 /*
- * ring.pml - the SPSC ring of runtime/ring.c (reserve/commit, send, peek/
- * release, recv, pads at the end of the buffer, cached opposite indices,
- * close) and its sleeping protocol (a flag, membarrier, an event count the
- * other side bumps only when the flag is up), on x86-TSO (tso.h).
+ * ring.pml - the SPSC ring of runtime/ring.c and include/mproc/ring.h as of
+ * bca4063 (reserve/commit, send, peek/release, recv, pads at the end of
+ * the buffer, cached opposite indices, close) and its sleeping protocol, on
+ * x86-TSO (tso.h): a waiting side counts itself in (cons_waiting /
+ * prod_waiting, a seq_cst RMW), reads its event count, re-checks and sleeps
+ * on the count; the other side's publish is a release store of its index, a
+ * compiler barrier and a plain load of the count, and it bumps the event
+ * count only when the count is non-zero.  That load may pass the store, so
+ * the first sleep of a wait (stage 0) lasts at most RING_TRUST_NS and may
+ * lose its wake-up; every later one is preceded by membarrier, which closes
+ * the window (87658d1's two-stage wait).
  *
  * Units of 8 bytes: the ring holds CAP units; a record is a 1-unit header
  * (kind, payload length) and 1 or 2 payload units; a pad record fills the
@@ -27,26 +34,29 @@
  *     released; the consumer never sees a malformed record (the -EBADMSG
  *     paths are assertions here: the peers are honest);
  *   - at -EPIPE the consumer has everything that was committed;
- *   - no lost wake-up: both sides end (a sleeper nobody wakes is an invalid
- *     end state).  The event count's own sleep is abstracted to "blocks
- *     until the count differs from the value read", which ec_wait.pml
- *     checks separately.
+ *   - no lost wake-up past the first stage: both sides end (a sleeper
+ *     nobody wakes is an invalid end state); a stage-0 sleep may end at any
+ *     time, as its RING_TRUST_NS bound does.  The event count's own sleep
+ *     is abstracted to "blocks until the count differs from the value
+ *     read", which ec_wait.pml checks separately.
  * Not modelled: the adaptive spin before parking (it only re-reads an
  * index), timeouts, the readiness-fd pokes.
  *
  * Variants that must FAIL:
- *   -DBUG=1  no membarrier in ring_park: the other side's plain publish and
- *            the sleeper's flag pass each other (lost wake-up);
+ *   -DBUG=1  no membarrier before the later stages' sleeps: the other
+ *            side's plain publish and the sleeper's count pass each other
+ *            (a lost wake-up that no stage bound ends);
  *   -DBUG=2  prod_publish stores tail before the record header;
  *   -DBUG=3  recv hands the space back before copying the message out;
  *   -DBUG=4  the consumer does not skip a pad (reads it as a record).
  *
- * Known finding (-DSTRANDED=1, fails against the committed ring.c): a
- * producer killed after its tail store and before ring_nudge, and not
- * replaced, leaves a consumer parked with MPROC_FOREVER asleep next to a
- * committed message until someone sends again or closes: ring_park has no
- * poll period (the Queue's q_park has one, and queue.pml shows it covers
- * the same death).  check.sh runs it as an expected failure.
+ * Known finding (-DSTRANDED=1, fails against bca4063): a producer killed
+ * after its tail store and before its wake-up, and not replaced, leaves a
+ * consumer in a later-stage sleep with MPROC_FOREVER asleep next to a
+ * committed message until someone sends again or closes: only the first
+ * stage is bounded, the later ones have no poll period (the Queue's q_park
+ * has one, and queue.pml shows it covers the same death).  check.sh runs it
+ * as an expected failure.
  */
 #define NCPU 2
 #define PROD 0
@@ -99,11 +109,35 @@ inline ec_inc(ec)
 	d_step { DRAIN(me); mem[ec]++ }
 }
 
-/* mproc_ec_wait(ec, v, FOREVER): returns once the count differs from v */
-inline ec_wait(ec, v)
+/* mproc_ec_wait(ec, v, dl) inside ring_park: returns once the count
+ * differs from v; a stage-0 sleep (at most RING_TRUST_NS, no membarrier
+ * before it) may also just end, at any time. */
+inline ec_wait(ec, v, stage)
 {
 	drain(me);
-	(mem[ec] != v)
+	if
+	:: (mem[ec] != v)
+	:: stage == 0		/* RING_TRUST_NS ran out */
+	fi
+}
+
+/* ring_park's announcement: count in (seq_cst RMW), and from the second
+ * stage of a wait on, membarrier */
+inline park_in(count, stage)
+{
+	d_step { DRAIN(me); mem[count]++ };
+#if BUG != 1
+	if
+	:: stage > 0 -> membarrier()
+	:: else
+	fi
+#endif
+}
+
+/* count out (an RMW), and the next stage */
+inline park_out(count, stage)
+{
+	d_step { DRAIN(me); mem[count]--; stage = 1 }
 }
 
 /* ---- producer ---- */
@@ -124,6 +158,7 @@ proctype producer()
 {
 	byte me = PROD;
 	byte seq, lr, lc, need, contig, total, tail, hcache, f, at, v, i, x;
+	bit pstage;	/* 0: the first sleep of this call; 1: later ones */
 
 restart:
 	hcache = 0;	/* a new port: nothing cached */
@@ -136,6 +171,7 @@ restart:
 		:: lr = 2
 		fi;
 		need = 1 + lr;
+		pstage = 0;
 place:
 		skip;
 		ld(me, TAIL, tail);
@@ -156,20 +192,17 @@ place:
 			fi;
 			at = tail
 		:: else ->
-			/* ring_park(prod_waiting, space_ec, prod_ready) */
-			d_step { DRAIN(me); mem[PRODW] = 1 };
-#if BUG != 1
-			membarrier();
-#endif
+			/* ring_park(prod_waiting, space_ec, prod_ready, stage++) */
+			park_in(PRODW, pstage);
 			ld(me, SPACE_EC, v);
 			/* prod_ready: room for total now? */
 			ld(me, TAIL, tail);
 			prod_free(total);
 			if
-			:: f < total -> ec_wait(SPACE_EC, v)
+			:: f < total -> ec_wait(SPACE_EC, v, pstage)
 			:: else
 			fi;
-			st(me, PRODW, 0);
+			park_out(PRODW, pstage);
 			goto place
 		fi;
 		/* write in place, commit lc <= lr units */
@@ -237,7 +270,7 @@ die:
 	d_step {
 		DRAIN(me);
 		lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; at = 0; i = 0; x = 0; v = 0;
-		tail = 0
+		tail = 0; pstage = 0
 	};
 	goto restart;
 done:
@@ -328,6 +361,7 @@ proctype consumer()
 {
 	byte me = CONS;
 	byte head, tail, tcache, hop, off, h, n, at, next, i, x, v, c, expect;
+	bit cstage;	/* 0: the first sleep of this receive; 1: later ones */
 
 restart:
 	tcache = 0;
@@ -346,20 +380,17 @@ restart:
 				:: else
 				fi
 			:: else ->
-				/* ring_park(cons_waiting, data_ec, cons_ready) */
-				d_step { DRAIN(me); mem[CONSW] = 1 };
-#if BUG != 1
-				membarrier();
-#endif
+				/* ring_park(cons_waiting, data_ec, cons_ready, stage++) */
+				park_in(CONSW, cstage);
 				ld(me, DATA_EC, v);
 				ld(me, HEAD, head);
 				cons_tail();
 				ld(me, CLOSED, c);
 				if
-				:: tail == head && !(c & CLOSED_WRITE) -> ec_wait(DATA_EC, v)
+				:: tail == head && !(c & CLOSED_WRITE) -> ec_wait(DATA_EC, v, cstage)
 				:: else
 				fi;
-				st(me, CONSW, 0);
+				park_out(CONSW, cstage);
 				goto again
 			fi
 		:: else
@@ -385,6 +416,7 @@ restart:
 			consume()
 		fi;
 		expect++;
+		cstage = 0;
 again:
 		skip;
 		d_step { hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0; tail = 0; head = 0 }
@@ -397,7 +429,7 @@ die:
 	d_step {
 		DRAIN(me);
 		hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0;
-		tail = 0; head = 0;
+		tail = 0; head = 0; cstage = 0;
 		expect = released	/* what the replacement must see next */
 	};
 	goto restart;
