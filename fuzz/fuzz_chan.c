@@ -222,7 +222,8 @@ static int64_t mring_place(const struct mring *m, size_t len)
 	uint64_t need = mring_size(m, len), cap = m->cap;
 	uint64_t contig = cap - (m->tail & (cap - 1));	/* >= a slot: never a pad */
 	uint64_t total = contig < need ? contig + need : need;
-	if (cap - (m->tail - m->head) < total)
+	/* a variable record also needs the zero word after it */
+	if (cap - (m->tail - m->head) < total + (m->slot ? 0 : REC_HDR))
 		return -EAGAIN;
 	return (int64_t)(contig < need ? m->tail + contig : m->tail);
 }

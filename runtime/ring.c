@@ -3,17 +3,22 @@
  * SPSC ring of variable-length records: the slow paths behind the inline
  * calls of ring.h (waiting, wrapping, errors, corrupt state).
  *
- * Ordering: the producer writes a record, then publishes it with a release
- * store of tail; the consumer's acquire load of tail makes the record
- * visible.  Symmetrically the consumer's release store of head hands the
- * space back.  Each side caches the other's index in its process-local port
- * and re-reads the shared one only when the cache says full/empty.
+ * Ordering.  Variable-length rings: the producer writes the payload, a zero
+ * word where the next header will go, and tail, then publishes the record
+ * with a release store of its header; the consumer's acquire load of the
+ * header makes the rest visible (ring.h explains why the zero word makes
+ * stale headers impossible).  Fixed-size rings have no headers: the release
+ * store of tail publishes, the consumer's acquire load of it receives.
+ * Either way the consumer's release store of head hands the space back.
+ * Each side caches the other's index in its process-local port and
+ * re-reads the shared one only when the cache says full (or, fixed-size,
+ * empty).
  *
  * Sleeping.  A side that must wait counts itself in (cons_waiting or
  * prod_waiting, a seq_cst RMW), reads its event count, re-checks and sleeps
- * on the count.  The other side's publish is a release store of its index,
- * a compiler barrier and a plain load of the count; it bumps the event count
- * only when the count is non-zero.  Nothing orders that store before that
+ * on the count.  The other side's publish is a release store (a header, or
+ * an index), a compiler barrier and a plain load of the count; it bumps the
+ * event count only when the count is non-zero.  Nothing orders that store before that
  * load on the CPU (x86 lets a load pass an earlier store), so the publisher
  * may read 0 while the sleeper's re-check still reads the old index: a lost
  * wake-up.  The window is the time a store sits in a store buffer, so the
@@ -80,21 +85,24 @@ static uint64_t index_align(const struct mproc_rport *p)
 	return p->slot ? p->slot : 8;
 }
 
+/* Room a variable record needs after it: the zero word where the next
+ * header goes (ring.h, "found by their headers"). */
+static uint64_t zero_word(const struct mproc_rport *p)
+{
+	return p->slot ? 0 : REC_HDR;
+}
+
 /* Valid sizes of a fixed-size ring's messages for a capacity. */
 static bool slot_ok(uint64_t cap, uint64_t msg_size)
 {
 	return msg_size >= 8 && (msg_size & (msg_size - 1)) == 0 && msg_size <= cap / 4;
 }
 
-/* A record's header, read as the one 64-bit word the producer stores. */
+/* A record's header, read as the one 64-bit word the producer stores.
+ * Acquire: pairs with the release store that published it. */
 static uint64_t rec_load(const struct mproc_rport *p, uint64_t off)
 {
-	return MPI_LOAD((const uint64_t *)(const void *)(p->data + off));
-}
-
-static void rec_store(struct mproc_rport *p, uint64_t off, uint32_t kind, uint64_t len)
-{
-	MPI_STORE((uint64_t *)(void *)(p->data + off), ((uint64_t)kind << 32) | len);
+	return __atomic_load_n((const uint64_t *)(const void *)(p->data + off), __ATOMIC_ACQUIRE);
 }
 
 static uint64_t pow2_at_least(uint64_t x)
@@ -125,6 +133,8 @@ int mproc_ring_init_fixed(struct mproc_ring *r, uint64_t capacity, uint32_t msg_
 	r->msg_size = msg_size;
 	r->check = ring_check(cap, msg_size);
 	r->watch_id = mpi_notify_new_id();
+	if (!msg_size)	/* the first header: "empty" (mem holds the data too) */
+		memset(r + 1, 0, REC_HDR);
 	return 0;
 }
 
@@ -251,11 +261,11 @@ static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec
  * and budget bookkeeping of the timed spin nor the rest of the slow path,
  * so the slow calls try this first and then the fast path again.
  */
-static bool ring_prespin(const uint64_t *idx, uint64_t seen)
+static bool ring_prespin(const uint32_t *word, uint32_t seen)
 {
 	for (int i = 0; i < RING_PRESPIN; i++) {
 		mpi_cpu_pause();
-		if (__atomic_load_n(idx, __ATOMIC_RELAXED) != seen)
+		if (__atomic_load_n(word, __ATOMIC_RELAXED) != seen)
 			return true;
 	}
 	return false;
@@ -344,11 +354,14 @@ static bool prod_ready(struct mproc_rport *p, uint64_t need)
 }
 
 /*
- * Finds room for a record of len bytes, placing a pad record first if it
- * would not fit before the end.  Sets *at to the tail at which the record
- * starts (a full 64-bit index: never folded into the return value).
+ * Finds room for a record of len bytes (and the zero word after it), with a
+ * pad record first if it would not fit before the end.  Sets *from to the
+ * tail now and *at to where the record starts (after the pad: *at != *from;
+ * full 64-bit indices, never folded into the return value).  The pad is
+ * written when the record is published (ring_publish_from).
  */
-static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint64_t *at)
+static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint64_t *from,
+		      uint64_t *at)
 {
 	uint64_t need = p->slot ? p->slot : rec_size(len), cap = p->capacity;
 	if (len > p->max_msg || (p->slot && len != p->slot))
@@ -363,16 +376,13 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 		/* A fixed-size ring's aligned tail always has a whole slot
 		 * before the end: only variable records need a pad. */
 		uint64_t contig = cap - (tail & (cap - 1));
-		uint64_t total = contig < need ? contig + need : need;
+		uint64_t total = (contig < need ? contig + need : need) + zero_word(p);
 		int64_t f = prod_free(p, tail, total);
 		if (f < 0)
 			return (int)f;
 		if ((uint64_t)f >= total) {
-			if (contig < need) {
-				rec_store(p, tail & (cap - 1), REC_PAD, contig - REC_HDR);
-				tail += contig;
-			}
-			*at = tail;
+			*from = tail;
+			*at = contig < need ? tail + contig : tail;
 			return 0;
 		}
 		if (deadline == 0)
@@ -394,6 +404,27 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 }
 
 /*
+ * Publishes a record at `at` behind a pad from `from` to the end of the
+ * buffer.  The record first (with its zero word and tail), the pad last:
+ * a consumer that sees the pad finds the record, and one that reached
+ * `from` before sees its zero word until then.
+ */
+void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t end = at + rec_size(len);
+	MPI_STORE((uint64_t *)(void *)(p->data + (end & p->mask)), 0);
+	MPI_STORE(&r->tail, end);
+	/* Release, twice: payload, zero word and tail before the header, and
+	 * the header before the pad that leads to it. */
+	__atomic_store_n((uint64_t *)(void *)(p->data + (at & p->mask)),
+			 ((uint64_t)REC_DATA << 32) | len, __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
+			 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+	mproc__ring_tell(p);
+}
+
+/*
  * The fast path found no room for len bytes by the cached head: wait
  * briefly for the consumer and refresh the cache.  True when the fast path
  * is worth another try; false when something else sent us here (a pad, a
@@ -403,11 +434,11 @@ static bool prod_wait_brief(struct mproc_rport *p, size_t len)
 {
 	struct mproc_ring *r = p->ring;
 	uint64_t cap = p->capacity, tail = MPI_LOAD(&r->tail);
-	uint64_t need = p->slot ? p->slot : rec_size(len);
+	uint64_t need = (p->slot ? p->slot : rec_size(len)) + zero_word(p);
 	if (closed_flags(p) || len > p->max_msg || tail - p->head_cache <= cap - need)
 		return false;
 	uint64_t seen = MPI_LOAD(&r->head);
-	if (seen == p->head_cache && !ring_prespin(&r->head, seen))
+	if (seen == p->head_cache && !ring_prespin(low32(&r->head), (uint32_t)seen))
 		return false;
 	/* Acquire: as in prod_free. */
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
@@ -427,14 +458,16 @@ int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, in
 			return rc;
 	}
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	uint64_t at;
-	int rc = prod_place(p, len, deadline, &at);
+	uint64_t from, at;
+	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
 	if (len)	/* buf may be NULL for an empty message */
 		mproc__ring_copy(p->data + (at & p->mask) + hdr_size(p), buf, len);
 	if (p->slot)
 		mproc__ring_slot_publish(p, at);
+	else if (from != at)
+		mproc__ring_publish_padded(p, from, at, len);
 	else
 		mproc__ring_publish(p, p->data + (at & p->mask), at, len);
 	return 0;
@@ -452,10 +485,11 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 			return rc;
 	}
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	uint64_t at;
-	int rc = prod_place(p, len, deadline, &at);
+	uint64_t from, at;
+	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
+	p->res_from = from;
 	p->res_at = at;
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
 	*where = p->data + (at & p->mask) + hdr_size(p);
@@ -479,25 +513,19 @@ static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out)
 	return 0;
 }
 
-static bool cons_ready(struct mproc_rport *p, uint64_t unused)
-{
-	(void)unused;
-	uint64_t head = MPI_LOAD(&p->ring->head), tail;
-	return cons_tail(p, head, &tail) < 0 || tail != head ||
-	       (closed_flags(p) & MPROC_RING_CLOSED_WRITE);
-}
-
 /*
  * Looks at the record at head, skipping a pad.  Returns its payload length
  * and sets *at (its start) and *next (head after it), or -EAGAIN when
- * empty, or -EBADMSG.
+ * empty, or -EBADMSG.  A fixed-size ring goes by tail; a variable one by
+ * the header at head (0: nothing published there yet, see ring.h).
  */
 static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 {
-	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity, tail;
+	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity;
 	if (head & (index_align(p) - 1))
 		return -EBADMSG;
 	if (p->slot) {
+		uint64_t tail;
 		int rc = cons_tail(p, head, &tail);
 		if (rc < 0)
 			return rc;
@@ -512,26 +540,48 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		return p->slot;
 	}
 	for (int hop = 0; hop < 2; hop++) {
-		int rc = cons_tail(p, head, &tail);
-		if (rc < 0)
-			return rc;
-		if (tail == head)
-			return -EAGAIN;
-		uint64_t off = head & (cap - 1), avail = tail - head;
+		uint64_t off = head & (cap - 1);
 		uint64_t h = rec_load(p, off);
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
 		uint64_t size = rec_size(len);
-		if (kind == REC_PAD && hop == 0 && off + REC_HDR + len == cap && size <= avail) {
+		if (kind == 0 && hop == 0)
+			return -EAGAIN;
+		/* A pad is published after the record it leads to: one
+		 * followed by nothing is corrupt, as are two in a row. */
+		if (kind == REC_PAD && hop == 0 && off + REC_HDR + len == cap) {
 			head += cap - off;
 			continue;
 		}
-		if (kind != REC_DATA || len > p->max_msg || size > avail || off + size > cap)
+		if (kind != REC_DATA || len > p->max_msg || off + size > cap)
 			return -EBADMSG;
 		*at = head;
 		*next = head + size;
 		return len;
 	}
-	return -EBADMSG;	/* two pads in a row */
+	return -EBADMSG;
+}
+
+static bool cons_ready(struct mproc_rport *p, uint64_t unused)
+{
+	uint64_t at, next;
+	(void)unused;
+	return (closed_flags(p) & MPROC_RING_CLOSED_WRITE) || cons_next(p, &at, &next) != -EAGAIN;
+}
+
+/*
+ * The word a waiting consumer watches and its value now: the low half of
+ * tail in a fixed-size ring, the kind half of the header at head in a
+ * variable one (it leaves 0 when a record or pad is published there).
+ */
+static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen)
+{
+	const uint32_t *w = low32(&p->ring->tail);
+	if (!p->slot) {
+		uint64_t head = MPI_LOAD(&p->ring->head);
+		w = (const uint32_t *)(const void *)(p->data + (head & p->mask & ~(uint64_t)7) + 4);
+	}
+	*seen = __atomic_load_n(w, __ATOMIC_RELAXED);
+	return w;
 }
 
 static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next,
@@ -560,10 +610,10 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 		if (deadline != MPROC_FOREVER && mproc_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		if (!spun) {
+			uint32_t seen;
+			const uint32_t *w = cons_word(p, &seen);
 			spun = true;
-			uint64_t seen = __atomic_load_n(&p->ring->tail, __ATOMIC_RELAXED);
-			if (mproc_spin_while_eq(low32(&p->ring->tail), (uint32_t)seen,
-						&p->ring->spin[0]))
+			if (mproc_spin_while_eq(w, seen, &p->ring->spin[0]))
 				continue;
 		}
 		if (ring_park(p, &p->ring->cons_waiting, &p->ring->data_ec, &p->ring->spin[0],
@@ -574,15 +624,18 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 
 /*
  * The fast path found the ring empty (or could not use what is there):
- * when it is empty and open, wait briefly for the producer.  True when the
- * tail moved and the fast path is worth another try.
+ * when it is empty and open, wait briefly for the producer.  True when
+ * something arrived and the fast path is worth another try.
  */
 static bool cons_wait_brief(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
-	uint64_t head = MPI_LOAD(&r->head), tail = MPI_LOAD(&r->tail);
-	return tail == head && !(closed_flags(p) & MPROC_RING_CLOSED_WRITE) &&
-	       ring_prespin(&r->tail, tail);
+	uint32_t seen;
+	const uint32_t *w = cons_word(p, &seen);
+	/* A variable ring's consumer leaves tail alone: reading it would pull
+	 * the producer's line over for nothing. */
+	bool empty = p->slot ? MPI_LOAD(&r->tail) == MPI_LOAD(&r->head) : seen == 0;
+	return empty && !(closed_flags(p) & MPROC_RING_CLOSED_WRITE) && ring_prespin(w, seen);
 }
 
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,

@@ -92,7 +92,8 @@ struct mproc_rport {
 	uint64_t capacity;
 	uint64_t mask;		/* capacity - 1 */
 	uint64_t head_cache;	/* producer: our last view of head (never ahead of it) */
-	uint64_t tail_cache;	/* consumer: our last view of tail (never ahead of it) */
+	uint64_t tail_cache;	/* consumer of a fixed-size ring: our last view of tail */
+	uint64_t res_from;	/* producer: the tail before the reservation (and its pad) */
 	uint64_t res_at;	/* producer: where the reserved record starts */
 	uint64_t peek_next;	/* consumer: head after the peeked message */
 	uint32_t max_msg;	/* mproc_ring_max_msg() */
@@ -199,6 +200,7 @@ ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t
 void mproc__ring_wake_cons(struct mproc_rport *p);
 void mproc__ring_wake_prod(struct mproc_rport *p);
 void mproc__ring_copy_big(void *dst, const void *src, size_t n);
+void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len);
 
 /* Bytes a record of len payload bytes takes. */
 static inline uint64_t mproc__ring_rec(uint64_t len)
@@ -254,12 +256,27 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
 #endif
 
 /*
- * Producer: where a record of len bytes goes (*at: its tail), when it fits
- * before the end of the buffer, the cached head already shows the room and
- * neither end is closed; NULL sends the caller to the slow path (a pad
- * needed, the head to re-read, waiting, errors).  Relaxed loads: the tail
- * is ours (a peer's rewrite only costs us our own data, as in the slow
- * path), and the head cache only ever under-states the room.
+ * Variable-length records are found by their headers, not by tail: the
+ * consumer reads the header at head, and a header is written last (release)
+ * after its payload, after tail, and after a zero in the word where the
+ * next record's header will go.  That word was free space, so the consumer
+ * that gets there before the next record is published reads "empty" (0),
+ * never an older lap's bytes; and since the zero, like the payload, is
+ * stored before the release of the header that leads to it, no stale value
+ * can be read there either.  One line then carries a small message, its
+ * header and the news that it is there: a hand-off moves one cache line,
+ * not the tail's line and then the record's.  tail stays the producer's
+ * index (for the producer, for counting and for fixed-size rings).
+ */
+
+/*
+ * Producer: where a record of len bytes goes (*at: its tail), when it and
+ * the zero word after it fit, the record before the end of the buffer, the
+ * cached head already shows the room and neither end is closed; NULL sends
+ * the caller to the slow path (a pad needed, the head to re-read, waiting,
+ * errors).  Relaxed loads: the tail is ours (a peer's rewrite only costs us
+ * our own data, as in the slow path), and the head cache only ever
+ * under-states the room.
  */
 static inline uint8_t *mproc__ring_room(struct mproc_rport *p, uint64_t len, uint64_t *at)
 {
@@ -268,36 +285,47 @@ static inline uint8_t *mproc__ring_room(struct mproc_rport *p, uint64_t len, uin
 	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	uint64_t size = mproc__ring_rec(len), off = tail & (cap - 1);
 	if (len > p->max_msg || (tail & 7) != 0 || size > cap - off ||
-	    tail - p->head_cache > cap - size ||
+	    tail - p->head_cache > cap - size - MPROC__RING_HDR ||
 	    __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0)
 		return NULL;
 	*at = tail;
 	return p->data + off;
 }
 
-/* Producer: writes the header of the record at rec (tail at) and
- * publishes it. */
-static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint64_t at,
-				       uint64_t len)
+/* Producer: a consumer waiting or watching is told (after a publish). */
+static inline void mproc__ring_tell(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
-	__atomic_store_n((uint64_t *)(void *)rec, ((uint64_t)MPROC__RING_DATA << 32) | len,
-			 __ATOMIC_RELAXED);
-	/* Release: the record is visible to a consumer that sees the new tail. */
-	__atomic_store_n(&r->tail, at + mproc__ring_rec(len), __ATOMIC_RELEASE);
-	/* A compiler barrier only: the loads stay after the store in program
-	 * order; a CPU that still lets them pass it is what the sleeper's
-	 * two-stage wait in ring.c covers. */
+	/* A compiler barrier only: the loads stay after the publishing store
+	 * in program order; a CPU that still lets them pass it is what the
+	 * sleeper's two-stage wait in ring.c covers. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if ((__atomic_load_n(&r->cons_waiting, __ATOMIC_RELAXED) |
 	     __atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED)) != 0)
 		mproc__ring_wake_cons(p);
 }
 
+/* Producer: writes the zero word after the record at rec (tail at), tail
+ * and the record's header, which publishes it. */
+static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint64_t at,
+				       uint64_t len)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t end = at + mproc__ring_rec(len);
+	__atomic_store_n((uint64_t *)(void *)(p->data + (end & (p->capacity - 1))), 0,
+			 __ATOMIC_RELAXED);
+	/* Relaxed: the consumer goes by headers; the release below keeps tail
+	 * ahead of any head a consumer can reach. */
+	__atomic_store_n(&r->tail, end, __ATOMIC_RELAXED);
+	/* Release: the payload, the zero word and tail before the header. */
+	__atomic_store_n((uint64_t *)(void *)rec, ((uint64_t)MPROC__RING_DATA << 32) | len,
+			 __ATOMIC_RELEASE);
+	mproc__ring_tell(p);
+}
+
 /*
  * Consumer: the length of the message at head, with *recp and *headp set,
- * when a data record is there within the tail we know of (refreshed once
- * when the cache does not cover it) and it checks out against our
+ * when a data record's header is there and checks out against our
  * geometry; -1 for the slow path (empty, a pad, corrupt).
  */
 static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **recp,
@@ -305,26 +333,18 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **r
 {
 	struct mproc_ring *r = p->ring;
 	uint64_t cap = p->capacity;
-	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED), tail = p->tail_cache;
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	uint64_t off = head & (cap - 1);
-	const uint8_t *rec = p->data + (off & ~(uint64_t)7);
-	if (tail - head - 1 >= cap) {
-		/* Acquire: pairs with the producer's release of tail, so the
-		 * records before it are visible.  Validated by the use below. */
-		tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		p->tail_cache = tail;
-		if (tail - head - 1 >= cap)
-			return -1;
-	}
-	/* Relaxed: the acquire of tail already ordered the record for us. */
-	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_RELAXED);
-	uint32_t len = (uint32_t)h;
-	uint64_t size = mproc__ring_rec(len);
 	/* A head that is not a multiple of 8 (corrupt) reads the record at the
 	 * multiple below it, which the checks keep inside the buffer; the slow
 	 * path reports it once the stream runs dry. */
-	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg || size > tail - head ||
-	    size > cap - off)
+	const uint8_t *rec = p->data + (off & ~(uint64_t)7);
+	/* Acquire: pairs with the producer's release of this header: the
+	 * payload is visible. */
+	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_ACQUIRE);
+	uint32_t len = (uint32_t)h;
+	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg ||
+	    mproc__ring_rec(len) > cap - off)
 		return -1;
 	*recp = rec;
 	*headp = head;
@@ -366,10 +386,7 @@ static inline void mproc__ring_slot_publish(struct mproc_rport *p, uint64_t at)
 	struct mproc_ring *r = p->ring;
 	/* Release: the message is visible to a consumer that sees the tail. */
 	__atomic_store_n(&r->tail, at + p->slot, __ATOMIC_RELEASE);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);	/* as in mproc__ring_publish */
-	if ((__atomic_load_n(&r->cons_waiting, __ATOMIC_RELAXED) |
-	     __atomic_load_n(&r->watch_armed, __ATOMIC_RELAXED)) != 0)
-		mproc__ring_wake_cons(p);
+	mproc__ring_tell(p);
 }
 
 /* Fixed-size ring, consumer: the message at head (*recp, *headp), when the
@@ -449,7 +466,7 @@ static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, vo
 	}
 	if (!rec)
 		return MPROC__RING_SLOW;
-	p->res_at = at;
+	p->res_from = p->res_at = at;
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
 	*where = rec;
 	return 0;
@@ -518,6 +535,8 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 	p->reserved = 0;
 	if (p->slot)
 		mproc__ring_slot_publish(p, p->res_at);
+	else if (p->res_from != p->res_at)
+		mproc__ring_publish_padded(p, p->res_from, p->res_at, len);
 	else
 		mproc__ring_publish(p, p->data + (p->res_at & (p->capacity - 1)), p->res_at, len);
 	return 0;
