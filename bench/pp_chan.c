@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pp_chan.c - round trips of an 8-byte message between two processes over
- * mproc's channels: a pair of SPSC rings (one per direction, copy calls),
+ * mproc's channels: a pair of SPSC rings (one per direction, copy calls;
+ * variable-length, and fixed-size of 8-byte messages),
  * and a duplex Pipe (mproc_conn_send / mproc_conn_recv, which add the
  * robust per-side locks that let several processes share an end).
  * Baselines in pp_baseline.c: the cache-line ping-pong, the raw futex, and
@@ -34,14 +35,14 @@ static int64_t ring_stride(void)
 	return mproc_ring_bytes(CHAN_CAPACITY);
 }
 
-static int ring_init2(void *st)
+static int rings_init(void *st, uint32_t msg_size)
 {
 	struct ring_st *x = st;
 	int64_t b = ring_stride();
 
 	for (int r = 0; r < 2; r++) {
 		struct mproc_ring *ring = (struct mproc_ring *)(x->mem + r * b);
-		int rc = mproc_ring_init(ring, CHAN_CAPACITY);
+		int rc = mproc_ring_init_fixed(ring, CHAN_CAPACITY, msg_size);
 		if (rc == 0)
 			rc = mproc_ring_port(&x->out[r], ring, (size_t)b);
 		if (rc == 0)
@@ -50,6 +51,17 @@ static int ring_init2(void *st)
 			return rc;
 	}
 	return 0;
+}
+
+static int ring_init2(void *st)
+{
+	return rings_init(st, 0);
+}
+
+/* The same over fixed-size rings of 8-byte messages. */
+static int fixed_init2(void *st)
+{
+	return rings_init(st, MSG);
 }
 
 static void ring_send(void *st, int side, uint32_t i)
@@ -116,6 +128,12 @@ static struct pp_transport ring_transport = {
 	.recv = ring_recv,
 };
 
+static struct pp_transport fixed_transport = {
+	.init = fixed_init2,
+	.send = ring_send,
+	.recv = ring_recv,
+};
+
 static struct pp_transport conn_transport = {
 	.init = conn_init2,
 	.send = conn_send,
@@ -126,6 +144,7 @@ static void bm_chan(struct bench_state *s)
 {
 	if (ring_transport.size == 0) {
 		ring_transport.size = sizeof(struct ring_st) + 2 * (size_t)ring_stride();
+		fixed_transport.size = ring_transport.size;
 		conn_transport.size =
 			sizeof(struct conn_st) + (size_t)mproc_pipe_bytes(CHAN_CAPACITY, 0);
 	}
@@ -143,6 +162,7 @@ static void bm_chan(struct bench_state *s)
 
 const struct bench_def bench_pp_chan_defs[] = {
 	PP("ring_pair", CFG(&ring_transport), PP_ITERS_CHAN),
+	PP("ring_pair_fixed", CFG(&fixed_transport), PP_ITERS_CHAN),
 	PP("conn", CFG(&conn_transport), PP_ITERS_CHAN),
 	/* Both sides delay before replying: every receiver has gone to sleep. */
 	PP("conn_delay50us", CFG(&conn_transport, .delay_ns = PP_DELAY_NS), PP_ITERS_DELAYED),

@@ -50,6 +50,12 @@
 #define RING_MAX_CAP ((uint64_t)1 << 40)
 #define RING_MAX_MSG 0x7ffffff8u	/* the header's length is 32 bits */
 #define RING_PRESPIN 64	/* pauses (~20 ns each here) before the timed spin */
+#define RING_STREAK_PAUSES 16	/* brief waits this short may mean a streaming producer */
+#define RING_GATHER_PROBE 4	/* pauses in which a streaming producer publishes again */
+#define RING_GATHER_BACKOFF 8	/* short waits before probing again after a failed probe */
+#define RING_GATHER_BYTES 4096	/* a streaming consumer lets up to this much gather, */
+#define RING_GATHER_PAUSES 256	/* waiting at most this many pauses, */
+#define RING_GATHER_IDLE 32	/* and no more once the producer stops for this many */
 #define RING_TRUST_NS (1 * MPROC_NS_PER_MS)
 #define RING_POLL_NS (50 * MPROC_NS_PER_MS)
 
@@ -261,14 +267,14 @@ static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec
  * and budget bookkeeping of the timed spin nor the rest of the slow path,
  * so the slow calls try this first and then the fast path again.
  */
-static bool ring_prespin(const uint32_t *word, uint32_t seen)
+static int ring_prespin(const uint32_t *word, uint32_t seen)
 {
-	for (int i = 0; i < RING_PRESPIN; i++) {
+	for (int i = 1; i <= RING_PRESPIN; i++) {
 		mpi_cpu_pause();
 		if (__atomic_load_n(word, __ATOMIC_RELAXED) != seen)
-			return true;
+			return i;	/* pauses it took */
 	}
-	return false;
+	return 0;
 }
 
 /* Makes a watched ring's readiness fd readable (notify.c's protocol). */
@@ -438,7 +444,7 @@ static bool prod_wait_brief(struct mproc_rport *p, size_t len)
 	if (closed_flags(p) || len > p->max_msg || tail - p->head_cache <= cap - need)
 		return false;
 	uint64_t seen = MPI_LOAD(&r->head);
-	if (seen == p->head_cache && !ring_prespin(low32(&r->head), (uint32_t)seen))
+	if (seen == p->head_cache && ring_prespin(low32(&r->head), (uint32_t)seen) == 0)
 		return false;
 	/* Acquire: as in prod_free. */
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
@@ -623,6 +629,39 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 }
 
 /*
+ * A fixed-size ring's consumer that keeps catching up with a streaming
+ * producer takes each message as it lands, and the two CPUs pass each line
+ * back and forth while it is being filled.  Letting a few lines gather
+ * first turns that into runs of finished lines, read with several misses in
+ * flight: 64-byte messages went from 1.4x to 2.6x ck_ring's rate here.
+ * After a few short waits in a row (port->streak) the consumer probes for
+ * RING_GATHER_PROBE pauses whether the producer publishes again; if so it
+ * waits while tail keeps moving (costing RING_GATHER_IDLE pauses, ~0.6 us,
+ * when a stream stops); if not (request/response: one message in flight)
+ * it backs off, so a round trip pays the probe once in many.  A variable
+ * ring does not gather: its consumer watches headers, and the Pipe's round
+ * trip is what it is tuned for.
+ */
+static void cons_gather(struct mproc_rport *p)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t head = MPI_LOAD(&r->head), last = MPI_LOAD(&r->tail);
+	uint64_t want = p->capacity / 2 < RING_GATHER_BYTES ? p->capacity / 2 : RING_GATHER_BYTES;
+	int idle_max = RING_GATHER_PROBE;
+	for (int i = 0, idle = 0; i < RING_GATHER_PAUSES && idle < idle_max && last - head < want;
+	     i++) {
+		mpi_cpu_pause();
+		uint64_t t = MPI_LOAD(&r->tail);
+		if (t != last)
+			idle_max = RING_GATHER_IDLE;	/* streaming: let it run */
+		idle = t == last ? idle + 1 : 0;
+		last = t;
+	}
+	if (idle_max == RING_GATHER_PROBE)
+		p->streak = -RING_GATHER_BACKOFF;
+}
+
+/*
  * The fast path found the ring empty (or could not use what is there):
  * when it is empty and open, wait briefly for the producer.  True when
  * something arrived and the fast path is worth another try.
@@ -635,7 +674,16 @@ static bool cons_wait_brief(struct mproc_rport *p)
 	/* A variable ring's consumer leaves tail alone: reading it would pull
 	 * the producer's line over for nothing. */
 	bool empty = p->slot ? MPI_LOAD(&r->tail) == MPI_LOAD(&r->head) : seen == 0;
-	return empty && !(closed_flags(p) & MPROC_RING_CLOSED_WRITE) && ring_prespin(w, seen);
+	if (!empty || (closed_flags(p) & MPROC_RING_CLOSED_WRITE))
+		return false;
+	int took = ring_prespin(w, seen);
+	if (took && took <= RING_STREAK_PAUSES)
+		p->streak++;
+	else if (p->streak > 0)
+		p->streak = 0;
+	if (took && p->slot && p->streak >= 2)
+		cons_gather(p);
+	return took != 0;
 }
 
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,

@@ -7,8 +7,9 @@
  * bytes; a record never wraps (a padding record fills the end of the buffer
  * instead), so every message is contiguous and can be written and read in
  * place.  Producer and consumer indices are free-running byte counts on
- * separate cache lines; each side keeps a cached copy of the other's index
- * and re-reads it only when the cache says "full" or "empty".
+ * separate cache lines; the producer keeps a cached copy of head and
+ * re-reads it only when the cache says "full", and the consumer finds
+ * records by their headers (below), so a hand-off moves one cache line.
  *
  * Messages longer than mproc_ring_max_msg() (a quarter of the capacity) are
  * refused with -EMSGSIZE: larger payloads belong in the region's heap, with
@@ -100,6 +101,7 @@ struct mproc_rport {
 	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
 	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
 	uint32_t peeked;	/* 1 while a peeked message is not released */
+	int32_t streak;		/* consumer: short brief waits in a row (ring.c) */
 	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
 	int poke_fd;		/* writer: the FIFO opened for writing, -1 until needed */
 };
