@@ -51,8 +51,8 @@
 #define RING_MAX_MSG 0x7ffffff8u	/* the header's length is 32 bits */
 #define RING_PRESPIN 64	/* pauses (~20 ns each here) before the timed spin */
 #define RING_STREAK_PAUSES 16	/* brief waits this short may mean a streaming producer */
-#define RING_GATHER_PROBE 4	/* pauses in which a streaming producer publishes again */
-#define RING_GATHER_BACKOFF 8	/* short waits before probing again after a failed probe */
+#define RING_GATHER_PROBE 16	/* pauses in which a streaming producer publishes again */
+#define RING_GATHER_BACKOFF 32	/* short waits before probing again after a failed probe */
 #define RING_GATHER_BYTES 4096	/* a streaming consumer lets up to this much gather, */
 #define RING_GATHER_PAUSES 256	/* waiting at most this many pauses, */
 #define RING_GATHER_IDLE 32	/* and no more once the producer stops for this many */
@@ -633,12 +633,13 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
  * producer takes each message as it lands, and the two CPUs pass each line
  * back and forth while it is being filled.  Letting a few lines gather
  * first turns that into runs of finished lines, read with several misses in
- * flight: 64-byte messages went from 1.4x to 2.6x ck_ring's rate here.
+ * flight: 64-byte messages went from 1.4x to 1.9x ck_ring's rate here.
  * After a few short waits in a row (port->streak) the consumer probes for
- * RING_GATHER_PROBE pauses whether the producer publishes again; if so it
- * waits while tail keeps moving (costing RING_GATHER_IDLE pauses, ~0.6 us,
- * when a stream stops); if not (request/response: one message in flight)
- * it backs off, so a round trip pays the probe once in many.  A variable
+ * RING_GATHER_PROBE pauses (~0.3 us) whether the producer publishes again;
+ * if so it waits while tail keeps moving (costing RING_GATHER_IDLE pauses,
+ * ~0.6 us, when a stream stops); if not (request/response: one message in
+ * flight) it backs off for RING_GATHER_BACKOFF short waits, so a round trip
+ * pays a probe once in 34 at most (~10 ns a round trip).  A variable
  * ring does not gather: its consumer watches headers, and the Pipe's round
  * trip is what it is tuned for.
  */
