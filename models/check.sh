@@ -161,20 +161,21 @@ run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=3"
 run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=4"
 run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=0 -DBUG=5"
 if [ "$full" -eq 1 ]; then
-	run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=1" 8192
+	run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=1" 4096
 	run lock.pml pass "-DNCPU=2 -DITERS=2 -DDEATHS=2" 4096
 	run lock.pml known "-DNCPU=3 -DITERS=1 -DWOKEN_DEATH_STALLS" 4096
 fi
 
-heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of bca4063), x86-TSO"
+heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of da39a28), x86-TSO"
 run ring.pml pass "-DMSGS=3 -DDEATHS=1" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=1"
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=2"
-run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=3"
+run ring.pml fail "-DMSGS=4 -DDEATHS=0 -DBUG=3" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=4"
-run ring.pml known "-DMSGS=2 -DSTRANDED=1"
+run ring.pml known "-DMSGS=3 -DSTRANDED=1" 2048
+run ring.pml known "-DMSGS=3 -DPUBLISH_DEATH=1" 2048
 if [ "$full" -eq 1 ]; then
-	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 8192
+	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 4096
 fi
 
 heading "Queue (runtime/queue.c as of 6f5bc26), x86-TSO"
@@ -195,7 +196,7 @@ run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1"
 run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1"
 if [ "$full" -eq 1 ]; then
 	run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1" 4096
-	run queue.pml pass "-DNPROD=2 -DNCONS=2 -DITEMS=1 -DDEATHS=1" 8192
+	run queue.pml pass "-DNPROD=2 -DNCONS=2 -DITEMS=1 -DDEATHS=1" 4096
 fi
 
 wait

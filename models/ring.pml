@@ -1,15 +1,18 @@
 /*
  * ring.pml - the SPSC ring of runtime/ring.c and include/mproc/ring.h as of
- * bca4063 (reserve/commit, send, peek/release, recv, pads at the end of
- * the buffer, cached opposite indices, close) and its sleeping protocol, on
- * x86-TSO (tso.h): a waiting side counts itself in (cons_waiting /
- * prod_waiting, a seq_cst RMW), reads its event count, re-checks and sleeps
- * on the count; the other side's publish is a release store of its index, a
- * compiler barrier and a plain load of the count, and it bumps the event
- * count only when the count is non-zero.  That load may pass the store, so
- * the first sleep of a wait (stage 0) lasts at most RING_TRUST_NS and may
- * lose its wake-up; every later one is preceded by membarrier, which closes
- * the window (87658d1's two-stage wait).
+ * da39a28 (reserve/commit, send, peek/release, recv, pads at the end of
+ * the buffer, the cached head, close) on x86-TSO (tso.h).  Records are
+ * found by their headers: the producer writes the payload, a zero word
+ * where the next header will go, and tail, then publishes with a release
+ * store of the header (and, behind a pad, of the pad last); the consumer
+ * reads the header at head, 0 meaning nothing yet.  Sleeping: a waiting
+ * side counts itself in (cons_waiting / prod_waiting, a seq_cst RMW),
+ * reads its event count, re-checks and sleeps on the count; the other
+ * side's publish is a release store, a compiler barrier and a plain load of
+ * the count, and it bumps the event count only when the count is non-zero.
+ * That load may pass the store, so the first sleep of a wait (stage 0)
+ * lasts at most RING_TRUST_NS and may lose its wake-up; every later one is
+ * preceded by membarrier, which closes the window (87658d1).
  *
  * Units of 8 bytes: the ring holds CAP units; a record is a 1-unit header
  * (kind, payload length) and 1 or 2 payload units; a pad record fills the
@@ -20,10 +23,11 @@
  * in place, reads again just before releasing) until it gets -EPIPE.
  * Every payload unit holds its message's sequence number + 1.
  *
- * One process may die (-DDEATHS=0 for none): the producer after placing a
- * pad, after writing a payload, or after its tail store and before its
- * wake-up; the consumer between peek and release, or after its head store
- * and before its wake-up.  A replacement process (new port: empty caches,
+ * One process may die (-DDEATHS=0 for none): the producer after writing a
+ * payload (and, with the knobs of the known findings below, between tail
+ * and its header, or between its publishing store and its wake-up); the
+ * consumer between peek and release (with a knob: between its head store
+ * and its wake-up).  A replacement process (new port: empty caches,
  * no reservation) carries on from the shared indices, as a Pipe's next
  * sender or receiver does after taking the side's lock from the dead one.
  *
@@ -46,17 +50,29 @@
  *   -DBUG=1  no membarrier before the later stages' sleeps: the other
  *            side's plain publish and the sleeper's count pass each other
  *            (a lost wake-up that no stage bound ends);
- *   -DBUG=2  prod_publish stores tail before the record header;
+ *   -DBUG=2  the header is published before the zero word after it: a
+ *            consumer reaching the next position reads an older lap's
+ *            header;
  *   -DBUG=3  recv hands the space back before copying the message out;
  *   -DBUG=4  the consumer does not skip a pad (reads it as a record).
  *
- * Known finding (-DSTRANDED=1, fails against bca4063): a producer killed
- * after its tail store and before its wake-up, and not replaced, leaves a
- * consumer in a later-stage sleep with MPROC_FOREVER asleep next to a
- * committed message until someone sends again or closes: only the first
- * stage is bounded, the later ones have no poll period (the Queue's q_park
- * has one, and queue.pml shows it covers the same death).  check.sh runs it
- * as an expected failure.
+ * Known finding (-DSTRANDED=1, fails against da39a28): a producer killed
+ * after its publishing store and before its wake-up strands a consumer in
+ * a later-stage sleep, which has no poll period: with MPROC_FOREVER it
+ * sleeps next to a committed message until someone sends again or closes,
+ * and when the ring is nearly full the next producer waits for space that
+ * only that consumer can free: both wait for good.  The mirror image too:
+ * a consumer killed after its head store and before its wake-up leaves a
+ * producer asleep next to the space it waits for.  Only the first stage
+ * is bounded (RING_TRUST_NS); the Queue's q_park has a poll period, and
+ * queue.pml shows it covers the same death.
+ *
+ * Known finding (-DPUBLISH_DEATH=1, fails against da39a28): a producer
+ * killed between its tail store and its header store (a Pipe's sender,
+ * say) leaves tail past a record that is never published; the next
+ * producer writes behind it, and the consumer waits at the zero header for
+ * good (after a close it gets -EPIPE with every later message unread).
+ * fuzz/crashes-found/repro_ring_publish_death.c shows it with the library.
  */
 #define NCPU 2
 #define PROD 0
@@ -67,6 +83,9 @@
 #endif
 #ifndef STRANDED
 #define STRANDED 0
+#endif
+#ifndef PUBLISH_DEATH
+#define PUBLISH_DEATH 0
 #endif
 #ifndef DEATHS
 #define DEATHS 1
@@ -157,7 +176,7 @@ inline prod_free(need)
 proctype producer()
 {
 	byte me = PROD;
-	byte seq, lr, lc, need, contig, total, tail, hcache, f, at, v, i, x;
+	byte seq, lr, lc, need, contig, total, tail, hcache, f, from, at, end, v, i, x;
 	bit pstage;	/* 0: the first sleep of this call; 1: later ones */
 
 restart:
@@ -176,21 +195,14 @@ place:
 		skip;
 		ld(me, TAIL, tail);
 		contig = CAP - tail % CAP;
-		total = (contig < need -> contig + need : need);
+		/* the record, a pad before it if it would not fit before the
+		 * end, and the zero word after it */
+		total = (contig < need -> contig + need : need) + 1;
 		prod_free(total);
 		if
 		:: f >= total ->
-			if
-			:: contig < need ->
-				st(me, HDR + tail % CAP, HDRW(K_PAD, contig - 1));
-				tail = tail + contig;
-				if
-				:: d_step { deaths < DEATHS; deaths++ } -> goto die
-				:: true
-				fi
-			:: else
-			fi;
-			at = tail
+			from = tail;
+			at = (contig < need -> tail + contig : tail)
 		:: else ->
 			/* ring_park(prod_waiting, space_ec, prod_ready, stage++) */
 			park_in(PRODW, pstage);
@@ -219,45 +231,63 @@ place:
 		:: d_step { deaths < DEATHS; deaths++ } -> goto die
 		:: true
 		fi;
-		/* prod_publish: header, then the release store of tail */
+		/* mproc__ring_publish(_padded): the zero word where the next
+		 * header goes, tail, then the release store of the header, and
+		 * of the pad before it last: the last store commits */
+		end = at + 1 + lc;
 #if BUG == 2
-		d_step {
-			sb[me].n < SBD ->
-			sb[me].a[sb[me].n] = TAIL;
-			sb[me].v[sb[me].n] = at + 1 + lc;
-			sb[me].n++;
-			glen[seq] = lc;
-			committed++
-		};
+		/* the header before the zero word */
 		st(me, HDR + at % CAP, HDRW(K_DATA, lc));
+		st(me, HDR + end % CAP, 0);
 #else
-		st(me, HDR + at % CAP, HDRW(K_DATA, lc));
-		d_step {
-			sb[me].n < SBD ->
-			sb[me].a[sb[me].n] = TAIL;
-			sb[me].v[sb[me].n] = at + 1 + lc;
-			sb[me].n++;
-			glen[seq] = lc;
-			committed++
-		};
+		st(me, HDR + end % CAP, 0);
 #endif
-		seq++;
+		st(me, TAIL, end);
+#if PUBLISH_DEATH
+		/* killed between tail and the header */
 		if
-#if STRANDED
-		/* killed here and never replaced, nobody closes */
-		:: d_step { deaths < DEATHS; deaths++ } -> drain(me); goto done
-#else
 		:: d_step { deaths < DEATHS; deaths++ } -> goto die
-#endif
 		:: true
 		fi;
+#endif
+		if
+		:: from == at ->
+			d_step {
+				sb[me].n < SBD ->
+				sb[me].a[sb[me].n] = HDR + at % CAP;
+				sb[me].v[sb[me].n] = HDRW(K_DATA, lc);
+				sb[me].n++;
+				glen[seq] = lc;
+				committed++
+			}
+		:: else ->
+#if BUG != 2
+			st(me, HDR + at % CAP, HDRW(K_DATA, lc));
+#endif
+			d_step {
+				sb[me].n < SBD ->
+				sb[me].a[sb[me].n] = HDR + from % CAP;
+				sb[me].v[sb[me].n] = HDRW(K_PAD, at - from - 1);
+				sb[me].n++;
+				glen[seq] = lc;
+				committed++
+			}
+		fi;
+		seq++;
+#if STRANDED
+		/* killed after its publishing store, before its wake-up */
+		if
+		:: d_step { deaths < DEATHS; deaths++ } -> goto die
+		:: true
+		fi;
+#endif
 		/* ring_nudge(cons_waiting, data_ec) */
 		ld(me, CONSW, x);
 		if
 		:: x -> ec_inc(DATA_EC)
 		:: else
 		fi;
-		d_step { lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; at = 0; i = 0; x = 0; v = 0 }
+		d_step { lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; from = 0; at = 0; end = 0; i = 0; x = 0; v = 0 }
 	od;
 	skip;
 	/* mproc_ring_close_write */
@@ -269,8 +299,8 @@ die:
 	skip;
 	d_step {
 		DRAIN(me);
-		lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; at = 0; i = 0; x = 0; v = 0;
-		tail = 0; pstage = 0
+		lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; from = 0; at = 0; end = 0;
+		i = 0; x = 0; v = 0; tail = 0; pstage = 0
 	};
 	goto restart;
 done:
@@ -279,19 +309,8 @@ done:
 
 /* ---- consumer ---- */
 
-/* cons_tail: the tail into tail, refreshed when the cache shows nothing */
-inline cons_tail()
-{
-	if
-	:: tcache <= head || tcache - head > CAP ->
-		ld(me, TAIL, tcache);
-		assert(tcache >= head && tcache - head <= CAP)
-	:: else
-	fi;
-	tail = tcache
-}
-
-/* cons_next: n = payload length, or NONE when empty */
+/* cons_next: n = payload length, or NONE when empty: the header at head
+ * (acquire) says; 0 is "nothing published here yet" */
 #define NONE 255
 inline cons_next()
 {
@@ -301,21 +320,20 @@ inline cons_next()
 	do
 	:: hop == 2 -> assert(false)	/* two pads in a row */
 	:: else ->
-		cons_tail();
-		if
-		:: tail == head -> break
-		:: else
-		fi;
 		off = head % CAP;
 		ld(me, HDR + off, h);
 		if
+		:: h == 0 -> break
+		:: else
+		fi;
+		if
 #if BUG != 4
-		:: h / 8 == K_PAD && hop == 0 && off + 1 + h % 8 == CAP && 1 + h % 8 <= tail - head ->
+		:: h / 8 == K_PAD && hop == 0 && off + 1 + h % 8 == CAP ->
 			head = head + CAP - off;
 			hop++
 #endif
 		:: else ->
-			assert(h / 8 == K_DATA && 1 + h % 8 <= tail - head && off + 1 + h % 8 <= CAP);
+			assert(h / 8 == K_DATA && off + 1 + h % 8 <= CAP);
 			n = h % 8;
 			at = head;
 			next = head + 1 + n;
@@ -346,10 +364,13 @@ inline consume()
 		sb[me].n++;
 		released++
 	};
+#if STRANDED
+	/* killed after its head store, before its wake-up */
 	if
 	:: d_step { deaths < DEATHS; deaths++ } -> goto die
 	:: true
 	fi;
+#endif
 	ld(me, PRODW, x);
 	if
 	:: x -> ec_inc(SPACE_EC)
@@ -360,11 +381,10 @@ inline consume()
 proctype consumer()
 {
 	byte me = CONS;
-	byte head, tail, tcache, hop, off, h, n, at, next, i, x, v, c, expect;
+	byte head, hop, off, h, n, at, next, i, x, v, c, expect;
 	bit cstage;	/* 0: the first sleep of this receive; 1: later ones */
 
 restart:
-	tcache = 0;
 	do
 	:: /* cons_wait_next */
 		cons_next();
@@ -383,11 +403,11 @@ restart:
 				/* ring_park(cons_waiting, data_ec, cons_ready, stage++) */
 				park_in(CONSW, cstage);
 				ld(me, DATA_EC, v);
-				ld(me, HEAD, head);
-				cons_tail();
+				/* cons_ready: closed, or a record at head */
 				ld(me, CLOSED, c);
+				cons_next();
 				if
-				:: tail == head && !(c & CLOSED_WRITE) -> ec_wait(DATA_EC, v, cstage)
+				:: n == NONE && !(c & CLOSED_WRITE) -> ec_wait(DATA_EC, v, cstage)
 				:: else
 				fi;
 				park_out(CONSW, cstage);
@@ -419,7 +439,7 @@ restart:
 		cstage = 0;
 again:
 		skip;
-		d_step { hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0; tail = 0; head = 0 }
+		d_step { hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0; head = 0 }
 	od;
 	assert(released == committed && committed == MSGS);
 	cons_done = 1;
@@ -429,21 +449,13 @@ die:
 	d_step {
 		DRAIN(me);
 		hop = 0; off = 0; h = 0; n = 0; at = 0; next = 0; i = 0; x = 0; v = 0; c = 0;
-		tail = 0; head = 0; cstage = 0;
+		head = 0; cstage = 0;
 		expect = released	/* what the replacement must see next */
 	};
 	goto restart;
 done:
 	skip
 }
-
-#if STRANDED
-/* When nothing can move: no committed message may be left unread. */
-active proctype monitor()
-{
-	timeout -> assert(mem[TAIL] == mem[HEAD])
-}
-#endif
 
 init
 {
