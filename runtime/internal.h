@@ -272,7 +272,8 @@ struct mpi_qslot {
 
 /*
  * The MPMC ring's shared header (mpmc.c).  Followed by nslots control
- * entries (struct mpi_mpmc_ctl, padded to a cache line) and nslots data
+ * entries (struct mpi_mpmc_ctl; the array rounded up to whole cache lines,
+ * four slots apart on each line: mpmc.c ctl_at) and nslots data
  * slots of slot_bytes each: a message takes `span` consecutive data slots,
  * never wrapping, so it can be written and read in place.
  */
