@@ -2,9 +2,11 @@
 /*
  * Pipe: one SPSC ring per direction; ring i carries messages to end i.
  * Each ring's two sides are serialised by robust Locks so that any number of
- * processes may share an end.  A holder that dies inside a send or receive
- * leaves the ring consistent (indices move only by publishing), so the next
- * holder just marks the lock consistent and goes on.
+ * processes may share an end.  A reader that dies inside a receive leaves
+ * the ring consistent (head moves only after a whole copy); a writer that
+ * dies between publishing a record and storing tail leaves the record
+ * behind tail, so the next writer, told by the lock (-EOWNERDEAD), walks
+ * tail over it (mproc__ring_resync) before it sends.
  */
 #include "internal.h"
 
@@ -132,8 +134,10 @@ int mproc_pipe_open(struct mproc_region *r, const char *name, uint64_t capacity,
 	return mproc_pipe_ends(obj, size, end0, end1);
 }
 
-/* Takes one side's lock within the deadline; a dead holder left the ring
- * consistent, so its death needs no repair. */
+/* Takes one side's lock within the deadline: 0, 1 when the holder had died
+ * (the lock is consistent again), or -errno.  A dead reader left the ring
+ * consistent (head moves only after a whole copy); a dead writer may have
+ * published a record without storing tail, which the caller resyncs. */
 static int side_lock(struct mproc_lock *l, int64_t deadline)
 {
 	int64_t left = MPROC_FOREVER;
@@ -142,8 +146,8 @@ static int side_lock(struct mproc_lock *l, int64_t deadline)
 	else if (deadline != MPROC_FOREVER && (left = deadline - mproc_now_ns()) <= 0)
 		left = 0;
 	int rc = mproc_lock_acquire(l, left);
-	if (rc == -EOWNERDEAD)
-		rc = mproc_lock_consistent(l);
+	if (rc == -EOWNERDEAD && (rc = mproc_lock_consistent(l)) == 0)
+		rc = 1;
 	if (rc == -ETIMEDOUT && deadline == 0)
 		rc = -EAGAIN;
 	return rc;
@@ -169,6 +173,8 @@ int mproc_conn_send(struct mproc_conn *c, const void *buf, size_t len, int64_t t
 	int rc = side_lock(l, deadline);
 	if (rc < 0)
 		return rc;
+	if (rc == 1)
+		mproc__ring_resync(&c->out);
 	rc = mproc_ring_send(&c->out, buf, len, remaining(deadline));
 	mproc_lock_release(l);
 	return rc;

@@ -30,7 +30,10 @@
  * publisher's load sees the count or our re-check sees its index (the
  * Lock's asymmetric fence, see lock.c).  A lost wake-up thus costs at most
  * RING_TRUST_NS once, and an idle side pays one membarrier per wait.
- * Without membarrier, later sleeps are RING_POLL_NS slices.
+ * Later sleeps last at most RING_POLL_NS (50 ms): a side that died between
+ * its publishing store and its wake-up (the models/ring.pml finding) then
+ * costs the other at most that, and so does a lost wake-up where
+ * membarrier is missing.  An idle side wakes 20 times a second.
  */
 #include "internal.h"
 
@@ -57,7 +60,7 @@
 #define RING_GATHER_PAUSES 256	/* waiting at most this many pauses, */
 #define RING_GATHER_IDLE 32	/* and no more once the producer stops for this many */
 #define RING_TRUST_NS (1 * MPROC_NS_PER_MS)
-#define RING_POLL_NS (50 * MPROC_NS_PER_MS)
+#define RING_POLL_NS (50 * MPROC_NS_PER_MS)	/* later sleeps: re-check this often */
 
 _Static_assert(sizeof(struct mproc_ring) == 5 * 64, "ring header: five cache lines");
 _Static_assert(offsetof(struct mproc_ring, tail) == 64 && offsetof(struct mproc_ring, head) == 128 &&
@@ -242,10 +245,16 @@ static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec
 	int64_t t0 = mproc_now_ns(), dl = deadline;
 	/* seq_cst RMW: our count is in before the re-checks below read. */
 	__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
-	if (stage == 0)
+	if (stage == 0) {
 		dl = min_deadline(deadline, t0 + RING_TRUST_NS);
-	else if (!mpi_membarrier())
+	} else {
+		/* Later sleeps re-check every RING_POLL_NS even with the fence:
+		 * a side killed between its publishing store and its wake-up
+		 * must not strand us (and, without membarrier, that is also
+		 * how long a lost wake-up can last). */
+		(void)mpi_membarrier();
 		dl = min_deadline(deadline, mproc_now_ns() + RING_POLL_NS);
+	}
 	uint32_t v = mproc_ec_value(ec);
 	int rc = 0;
 	if (!ready(p, arg))
@@ -420,14 +429,47 @@ void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t a
 	struct mproc_ring *r = p->ring;
 	uint64_t end = at + rec_size(len);
 	MPI_STORE((uint64_t *)(void *)(p->data + (end & p->mask)), 0);
-	MPI_STORE(&r->tail, end);
-	/* Release, twice: payload, zero word and tail before the header, and
-	 * the header before the pad that leads to it. */
+	/* Release, twice: payload and zero word before the header, and the
+	 * header before the pad that leads to it; then tail, as in
+	 * mproc__ring_publish. */
 	__atomic_store_n((uint64_t *)(void *)(p->data + (at & p->mask)),
 			 ((uint64_t)REC_DATA << 32) | len, __ATOMIC_RELEASE);
 	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
 			 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
 	mproc__ring_tell(p);
+}
+
+/*
+ * A producer that died between publishing a record (its header) and
+ * storing tail left the record behind tail: a next producer would write
+ * over a message the consumer may be reading, or behind one it has read.
+ * Called by whoever takes over the producer's side (a Pipe's writer that
+ * got -EOWNERDEAD from the side's lock): walks tail over the published
+ * records and pads it finds there, stopping at the first zero (the word
+ * every publish writes after its record) or at anything that does not fit.
+ * A record whose header was never released is not there: nothing to do.
+ */
+void mproc__ring_resync(struct mproc_rport *p)
+{
+	struct mproc_ring *r = p->ring;
+	if (p->slot)
+		return;	/* fixed-size rings publish by tail alone */
+	uint64_t tail = MPI_LOAD(&r->tail), head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	/* Signed distances: the consumer may already have read that record
+	 * and be past tail. */
+	int64_t cap = (int64_t)p->capacity;
+	for (int n = 0; n < 2 && !(tail & 7) && (int64_t)(tail - head) < cap; n++) {
+		uint64_t off = tail & p->mask, h = rec_load(p, off);
+		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
+		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_size(len);
+		if ((kind != REC_DATA && kind != REC_PAD) || len > p->capacity ||
+		    off + size > p->capacity || (kind == REC_PAD && off + size != p->capacity) ||
+		    (int64_t)(tail + size - head) > cap)
+			break;
+		tail += size;	/* a pad, then the record after it, at most */
+	}
+	MPI_STORE(&r->tail, tail);
 }
 
 /*

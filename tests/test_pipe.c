@@ -3,7 +3,8 @@
  * Pipe and Connection across processes: the seeds' producer/consumer ending
  * on EOF, several consumers on one end, recv_bytes_into with a 10-byte
  * buffer (BufferTooShort), poll, duplex both ways, one-way pipes refusing
- * the wrong direction, closing, and a reader killed inside recv.
+ * the wrong direction, closing, a reader killed inside recv, and a writer
+ * killed between publishing a record and storing tail.
  */
 #include "harness.h"
 
@@ -206,6 +207,57 @@ static void test_reader_killed(void)
 	T_EQ(c, 'z');
 }
 
+/*
+ * A writer killed between publishing a record (its header) and storing
+ * tail: simulated by a child that sends through R holding R's write lock,
+ * puts tail back where it was, and dies with the lock held.  The next
+ * writer must send after that record, not over it (or behind it, when the
+ * reader has already taken it).
+ */
+static struct mproc_pipe *P;
+
+static int writer_dies_mid_publish(void *arg)
+{
+	int early_read = *(int *)arg;
+	struct mproc_ring *ring = R.out.ring;
+	if (mproc_lock_acquire(&P->write_lock[0], MPROC_FOREVER) != 0)	/* end 1 writes ring 0 */
+		return 2;
+	uint64_t tail = ring->tail;
+	if (mproc_ring_send(&R.out, "first", 5, 0) != 0)
+		return 3;
+	__atomic_store_n(&ring->tail, tail, __ATOMIC_RELEASE);	/* "died" before this store */
+	if (early_read) {
+		char b[8];
+		if (mproc_ring_recv(&L.in, b, sizeof b, NULL, 0) != 5)
+			return 4;
+	}
+	kill(getpid(), SIGKILL);	/* with the write lock held */
+	return 5;
+}
+
+static void test_writer_killed_mid_publish(void)
+{
+	for (int early_read = 0; early_read < 2; early_read++) {
+		P = new_pipe(1024, 0, &L, &R);
+		pid_t p = t_fork(writer_dies_mid_publish, &early_read, 20);
+		T_EQ(t_join(p), -SIGKILL);
+		T_OK(mproc_conn_send(&R, "second", 6, 2 * MPROC_NS_PER_SEC));
+		char b[16] = {0};
+		if (!early_read) {
+			T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 0), 5);
+			T_ASSERT(memcmp(b, "first", 5) == 0);
+		}
+		T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 0), 6);
+		T_ASSERT(memcmp(b, "second", 6) == 0);
+		T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 0), -EAGAIN);
+		/* and the ring goes on as usual */
+		for (int i = 0; i < 100; i++) {
+			T_OK(mproc_conn_send(&R, "more", 4, 0));
+			T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 0), 4);
+		}
+	}
+}
+
 /* An event loop's consumer: poll() on the end's descriptor, then receive
  * until -EAGAIN, which re-arms it. */
 static int poll_consumer(void *arg)
@@ -289,6 +341,7 @@ int main(void)
 	T_RUN(test_named);
 	T_RUN(test_recv_bytes_into);
 	T_RUN(test_reader_killed);
+	T_RUN(test_writer_killed_mid_publish);
 	T_RUN(test_duplex_and_poll);
 	T_RUN(test_fileno_poll);
 	T_RUN(test_producer_consumers_eof);

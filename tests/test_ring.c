@@ -546,6 +546,36 @@ static void test_poll_wakes(void)
 	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, 0), 4);
 }
 
+/* A producer killed between its publishing store and its wake-up: the
+ * consumer, already in a later (fenced) sleep, must still find the
+ * message, because later sleeps re-check every 50 ms. */
+static int recv_within_5s(void *arg)
+{
+	struct stream *s = arg;
+	struct mproc_rport p;
+	char b[8];
+	if (mproc_ring_port(&p, s->ring, s->size) < 0)
+		return 2;
+	ssize_t n = mproc_ring_recv(&p, b, sizeof b, NULL, 5 * MPROC_NS_PER_SEC);
+	return n == 4 && memcmp(b, "late", 4) == 0 ? 0 : 3;
+}
+
+static void test_stranded_wakeup(void)
+{
+	struct stream s = {0};
+	s.ring = new_ring(1024, &s.size);
+	pid_t pid = t_fork(recv_within_5s, &s, 20);
+	usleep(30000);	/* past the first, unfenced 1 ms sleep */
+	/* publish as the producer does, then "die" before telling anyone */
+	uint8_t *d = (uint8_t *)(s.ring + 1);
+	memcpy(d + 8, "late", 4);
+	__atomic_store_n((uint64_t *)(void *)(d + 16), 0, __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)d, ((uint64_t)MPROC__RING_DATA << 32) | 4,
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&s.ring->tail, 16, __ATOMIC_RELEASE);
+	T_EQ(t_join(pid), 0);
+}
+
 /* ---- hostile shared state ---- */
 
 static void test_hostile(void)
@@ -646,6 +676,7 @@ int main(void)
 	T_RUN(test_fixed_stream);
 	T_RUN(test_close);
 	T_RUN(test_poll_wakes);
+	T_RUN(test_stranded_wakeup);
 	T_RUN(test_hostile);
 	T_RUN(test_named);
 	T_RUN(test_stream);

@@ -203,6 +203,7 @@ void mproc__ring_wake_cons(struct mproc_rport *p);
 void mproc__ring_wake_prod(struct mproc_rport *p);
 void mproc__ring_copy_big(void *dst, const void *src, size_t n);
 void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len);
+void mproc__ring_resync(struct mproc_rport *p);
 
 /* Bytes a record of len payload bytes takes. */
 static inline uint64_t mproc__ring_rec(uint64_t len)
@@ -259,16 +260,18 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
 
 /*
  * Variable-length records are found by their headers, not by tail: the
- * consumer reads the header at head, and a header is written last (release)
- * after its payload, after tail, and after a zero in the word where the
- * next record's header will go.  That word was free space, so the consumer
- * that gets there before the next record is published reads "empty" (0),
- * never an older lap's bytes; and since the zero, like the payload, is
- * stored before the release of the header that leads to it, no stale value
- * can be read there either.  One line then carries a small message, its
- * header and the news that it is there: a hand-off moves one cache line,
- * not the tail's line and then the record's.  tail stays the producer's
- * index (for the producer, for counting and for fixed-size rings).
+ * consumer reads the header at head, and a header is written (release)
+ * after its payload and after a zero in the word where the next record's
+ * header will go.  That word was free space, so the consumer that gets
+ * there before the next record is published reads "empty" (0), never an
+ * older lap's bytes; and since the zero, like the payload, is stored before
+ * the release of the header that leads to it, no stale value can be read
+ * there either.  One line then carries a small message, its header and the
+ * news that it is there: a hand-off moves one cache line, not the tail's
+ * line and then the record's.  tail, stored after the header, stays the
+ * producer's index (for the producer, for counting and for fixed-size
+ * rings); a producer that dies between the two leaves a published record
+ * behind tail, which mproc__ring_resync (a Pipe's next writer) walks over.
  */
 
 /*
@@ -307,8 +310,8 @@ static inline void mproc__ring_tell(struct mproc_rport *p)
 		mproc__ring_wake_cons(p);
 }
 
-/* Producer: writes the zero word after the record at rec (tail at), tail
- * and the record's header, which publishes it. */
+/* Producer: writes the zero word after the record at rec (tail at), the
+ * record's header, which publishes it, and tail. */
 static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint64_t at,
 				       uint64_t len)
 {
@@ -316,12 +319,12 @@ static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint
 	uint64_t end = at + mproc__ring_rec(len);
 	__atomic_store_n((uint64_t *)(void *)(p->data + (end & (p->capacity - 1))), 0,
 			 __ATOMIC_RELAXED);
-	/* Relaxed: the consumer goes by headers; the release below keeps tail
-	 * ahead of any head a consumer can reach. */
-	__atomic_store_n(&r->tail, end, __ATOMIC_RELAXED);
-	/* Release: the payload, the zero word and tail before the header. */
+	/* Release: the payload and the zero word before the header. */
 	__atomic_store_n((uint64_t *)(void *)rec, ((uint64_t)MPROC__RING_DATA << 32) | len,
 			 __ATOMIC_RELEASE);
+	/* Release: for a next producer process, which takes the side's lock
+	 * after us; the consumer goes by headers and may briefly be past it. */
+	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
 	mproc__ring_tell(p);
 }
 
