@@ -248,12 +248,13 @@ static bool prod_ready(void *arg)
 
 static bool cons_ready(void *arg)
 {
-	/* Not ready while the slot at head is free or still being written: a
-	 * writer that died there is found only by sleeping a poll period. */
+	/* Not ready while the slot at head is free, still being written, or
+	 * still held by last lap's reader: a writer that died there is found
+	 * only by sleeping a poll period, and a publish bumps the count. */
 	struct mproc_queue *h = arg;
 	uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
 	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
-	return mpi_cw_seq(w) != (uint32_t)pos || q_closed(h);
+	return (int32_t)(mpi_cw_seq(w) - (uint32_t)pos) >= 1 || q_closed(h);
 }
 
 /* ---- put ---- */
@@ -318,7 +319,15 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (d > 0 || __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE) != pos)
+		if (d > 0) {
+			/* The slot is past pos, so pos was claimed: help tail on
+			 * (its claimer may have died before it did, and a
+			 * consumer may since have skipped the slot). */
+			__atomic_compare_exchange_n(&h->q->tail, &pos, pos + 1, false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE) != pos)
 			continue;	/* stale view */
 		/* The slot still holds last lap's item: full, unless its reader
 		 * died reading it. */
@@ -405,10 +414,13 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 			if (mpi_cw_owner(w) == SKIP_OWNER) {	/* abandoned: free it, move on */
 				if (__atomic_compare_exchange_n(&s->word, &w,
 								mpi_cw(pos + h->nslots, 0, false), false,
-								__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+								__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
 					__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
 								    __ATOMIC_RELEASE,
 								    __ATOMIC_RELAXED);
+					/* a producer may be parked on this slot */
+					mpi_chan_nudge(&h->q->nprod_wait, &h->q->not_full);
+				}
 				continue;
 			}
 			uint32_t len = MPI_LOAD(&s->len);
@@ -432,10 +444,18 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (mpi_cw_seq(w) != (uint32_t)pos) {
+		int32_t d = (int32_t)(mpi_cw_seq(w) - (uint32_t)pos);
+		if (d < 0 && __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) == pos &&
+		    __atomic_load_n(&h->q->tail, __ATOMIC_ACQUIRE) == pos) {
+			/* Empty, with last lap's reader (slow, or dead: only a
+			 * producer that needs the slot reclaims it) still
+			 * holding the slot: after close, that is the end. */
+			return q_closed(h) ? -EPIPE : -EAGAIN;
+		}
+		if (d != 0) {
 			/* A later lap at head: the item there was read and its
 			 * reader died before helping head on.  Help. */
-			if ((int32_t)(mpi_cw_seq(w) - (uint32_t)pos) >= (int32_t)h->nslots)
+			if (d >= (int32_t)h->nslots)
 				__atomic_compare_exchange_n(&h->q->head, &pos, pos + 1, false,
 							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 			continue;	/* else a stale view */

@@ -472,6 +472,67 @@ static void test_dead_reader_before_head(void)
 	munmap(dead, sizeof *dead);
 }
 
+/* The slot of position pos in a queue's shared memory. */
+static struct mpi_qslot *qslot_of(const char *name, uint64_t pos, struct mpi_queue **out)
+{
+	void *obj;
+	size_t size;
+	T_OK(mproc_region_lookup(R, name, MPROC_TYPE_QUEUE, &obj, &size));
+	struct mpi_queue *mq = obj;
+	*out = mq;
+	return (struct mpi_qslot *)((uint8_t *)(mq + 1) + (size_t)(pos % mq->nslots) * mq->slot_size);
+}
+
+/* A producer killed between its claim and moving tail on, whose slot a
+ * consumer then skipped: tail is left behind a slot already past it. */
+static void test_dead_writer_before_tail(void)
+{
+	uint32_t *dead = t_shared(sizeof *dead);
+	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
+	struct mproc_queue *q = open_q("dw-tail", 4, 0);
+	struct mpi_queue *mq;
+	struct mpi_qslot *s = qslot_of("dw-tail", 0, &mq);
+	s->word = mpi_cw(0, *dead, true);	/* claimed at 0, tail still 0 */
+	uint32_t v;
+	/* A consumer waits a poll period, skips the dead writer's slot. */
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 200 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	T_EQ(mq->head, 1);
+	T_EQ(mq->tail, 0);
+	/* The next put must help tail past it, not take it for a stale view. */
+	v = 7;
+	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), sizeof v);
+	T_EQ(v, 7);
+	mproc_queue_free(q);
+	munmap(dead, sizeof *dead);
+}
+
+/* A consumer killed holding an item, the queue drained and closed: when
+ * head comes round to that slot again, gets end with -EPIPE. */
+static void test_dead_reader_then_close(void)
+{
+	uint32_t *dead = t_shared(sizeof *dead);
+	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
+	struct mproc_queue *q = open_q("dr-close", 2, 0);
+	uint32_t v = 1;
+	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
+	v = 2;
+	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
+	struct mpi_queue *mq;
+	struct mpi_qslot *s = qslot_of("dr-close", 0, &mq);
+	s->word = mpi_cw(1, *dead, true);	/* item 1 taken by the dead */
+	mq->head = 1;
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), sizeof v);
+	T_EQ(v, 2);
+	/* head == tail == 2, slot 0 still last lap's: empty, not a spin */
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), -EAGAIN);
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 20 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	T_OK(mproc_queue_close(q));
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, MPROC_FOREVER), -EPIPE);
+	mproc_queue_free(q);
+	munmap(dead, sizeof *dead);
+}
+
 /* ---- SimpleQueue ---- */
 
 static int simple_producer(void *arg)
@@ -548,6 +609,8 @@ int main(void)
 	T_RUN(test_producers_consumers);
 	T_RUN(test_kill_in_the_middle);
 	T_RUN(test_dead_reader_before_head);
+	T_RUN(test_dead_writer_before_tail);
+	T_RUN(test_dead_reader_then_close);
 	T_RUN(test_simple_queue);
 	mproc_region_close(R);
 	return 0;
