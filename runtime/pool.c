@@ -448,16 +448,12 @@ static int drain(struct mproc_pool *p, int64_t deadline)
 			return rc;
 	}
 	for (uint32_t jx = 0; jx < p->njobs; jx++) {
-		struct pool_job *j = &p->jobs[jx];
-		uint64_t sw;
-		while (((sw = __atomic_load_n(&j->sw, __ATOMIC_ACQUIRE)) & 0xf) == J_ACTIVE) {
-			uint64_t nw = sw | JF_WAITERS;
-			if (!__atomic_compare_exchange_n(&j->sw, &sw, nw, false, __ATOMIC_RELAXED,
-							 __ATOMIC_RELAXED))
-				continue;
-			if (mproc_futex_wait((uint32_t *)&j->sw, (uint32_t)nw, deadline) == -ETIMEDOUT)
-				return -ETIMEDOUT;
-		}
+		uint64_t sw = __atomic_load_n(&p->jobs[jx].sw, __ATOMIC_ACQUIRE);
+		if ((sw & 0xf) != J_ACTIVE)
+			continue;
+		/* A stale reference (-EBADMSG) means the job moved on: done. */
+		if (mpi_pool_job_wait(p, (sw >> 32) << 32 | jx, deadline) == -ETIMEDOUT)
+			return -ETIMEDOUT;
 	}
 	return 0;
 }

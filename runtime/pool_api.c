@@ -304,7 +304,7 @@ static size_t default_chunksize(const struct mproc_pool *p, size_t n)
 }
 
 /* Waits for a job to be DONE. */
-static int job_wait(struct mproc_pool *p, uint64_t ref, int64_t deadline)
+int mpi_pool_job_wait(struct mproc_pool *p, uint64_t ref, int64_t deadline)
 {
 	struct pool_job *j = job_of(p, ref);
 	if (!j)
@@ -379,7 +379,7 @@ int mproc_pool_map(struct mproc_pool *p, mproc_task_fn fn, const void *in, size_
 		return rc ? rc : -EINVAL;
 	if ((rc = job_start(p, &a, &ref)))
 		return rc;
-	rc = job_wait(p, ref, MPROC_FOREVER);
+	rc = mpi_pool_job_wait(p, ref, MPROC_FOREVER);
 	if (!rc)
 		rc = job_collect(p, ref, out);
 	job_release(p, ref);
@@ -436,7 +436,7 @@ int mproc_async_wait(struct mproc_async *r, int64_t timeout_ns)
 	if (__atomic_load_n(&r->collected, __ATOMIC_ACQUIRE))
 		return 0;	/* pairs with the release in collect */
 	int64_t deadline = mproc_deadline(timeout_ns);
-	return r->is_job ? job_wait(r->pool, r->ref, deadline)
+	return r->is_job ? mpi_pool_job_wait(r->pool, r->ref, deadline)
 			 : mpi_pool_wait_task(r->pool, r->ref, deadline, NULL);
 }
 

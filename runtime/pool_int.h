@@ -262,6 +262,8 @@ void mpi_pool_chunk_end(struct mproc_pool *p, struct pool_job *j, uint64_t chunk
 void *mpi_pool_job_array(const struct mproc_pool *p, const struct pool_job *j, uint64_t off,
 			 uint64_t size);
 void mpi_pool_job_free(struct mproc_pool *p, struct pool_job *j);
+/* pool_api.c: 0 once the job is not ACTIVE, -ETIMEDOUT, -EBADMSG if stale. */
+int mpi_pool_job_wait(struct mproc_pool *p, uint64_t ref, int64_t deadline);
 
 /* pool_worker.c */
 void mpi_pool_worker_main(struct mproc_pool *p, uint32_t w) __attribute__((noreturn));
