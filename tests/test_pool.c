@@ -14,6 +14,7 @@
 /* Shared test state (t_shared, inherited by the workers). */
 struct shared {
 	_Atomic int started;		/* slow tasks that began */
+	_Atomic int runner;		/* pid of the last slow task to begin */
 	_Atomic int attempts;
 	_Atomic int gate;		/* slow tasks wait for it */
 	_Atomic int callbacks, errbacks, last_err;
@@ -73,6 +74,7 @@ static int slow(struct mproc_task *t, const void *in, size_t len)
 {
 	(void)len;
 	atomic_fetch_add(&S->attempts, 1);
+	atomic_store(&S->runner, (int)getpid());
 	atomic_fetch_add(&S->started, 1);
 	while (!atomic_load(&S->gate))
 		usleep(1000);
@@ -446,16 +448,14 @@ static void test_mergesort(void)
 
 /* ---- deaths ---- */
 
-static pid_t runner_of_started(struct mproc_pool *p)
+/* The pid of a worker running a slow task: the task says so itself (the
+ * pool's worker table can still name a dead worker whose slot awaits its
+ * replacement). */
+static pid_t runner_of_started(void)
 {
 	while (atomic_load(&S->started) == 0)
 		usleep(1000);
-	for (;;) {
-		for (unsigned i = 0; i < p->nworkers; i++)
-			if (__atomic_load_n(&p->w[i].current, __ATOMIC_RELAXED))
-				return (pid_t)__atomic_load_n(&p->w[i].pid, __ATOMIC_RELAXED);
-		usleep(1000);
-	}
+	return (pid_t)atomic_load(&S->runner);
 }
 
 static void test_worker_killed(void)
@@ -465,7 +465,7 @@ static void test_worker_killed(void)
 	int x = 5;
 	struct mproc_async *victim, *others[50];
 	T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, NULL, &victim));
-	pid_t pid = runner_of_started(p);
+	pid_t pid = runner_of_started();
 	T_ASSERT(pid > 0);
 	for (int i = 0; i < 50; i++)
 		T_OK(mproc_pool_apply_async(p, square, &i, sizeof i, NULL, &others[i]));
@@ -500,7 +500,7 @@ static void test_worker_killed(void)
 	atomic_store(&S->attempts, 0);
 	struct mproc_async_opts o = {.flags = MPROC_TASK_RETRY};
 	T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, &o, &victim));
-	pid = runner_of_started(p);
+	pid = runner_of_started();
 	atomic_store(&S->started, 0);
 	kill(pid, SIGKILL);
 	while (atomic_load(&S->started) == 0)	/* the second attempt */
@@ -518,7 +518,7 @@ static void test_worker_killed(void)
 	int in[8] = {0, 1, 2, 3, 4, 5, 6, 7}, out[8];
 	struct mproc_async *m;
 	T_OK(mproc_pool_map_async(p, slow, in, sizeof(int), 8, out, sizeof(int), 4, NULL, &m));
-	pid = runner_of_started(p);
+	pid = runner_of_started();
 	kill(pid, SIGKILL);
 	usleep(20000);
 	atomic_store(&S->gate, 1);
@@ -641,7 +641,7 @@ static void test_hostile_record(void)
 	int x = 3;
 	struct mproc_async *busy, *r;
 	T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, NULL, &busy));
-	runner_of_started(p);
+	runner_of_started();
 	/* Queued behind the busy worker: a peer rewrites its function. */
 	T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &r));
 	struct pool_task *t = mpi_pool_task(p, r->ref);
@@ -678,7 +678,7 @@ static void test_misuse(void)
 	for (int i = 0; i < 8; i++)
 		T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, NULL, &slowr[i]));
 	T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &queued));
-	runner_of_started(p);
+	runner_of_started();
 	T_OK(mproc_pool_terminate(p));
 	/* Terminated: every unfinished result fails with -ECANCELED. */
 	T_EQ(mproc_async_get(queued, NULL, 0, NULL, 10 * MPROC_NS_PER_SEC), -ECANCELED);

@@ -106,8 +106,11 @@ static void test_ktv(void)
 	T_EQ(mproc_sem_get_value(&S->sem), 4);
 }
 
-/* The seed's room with timeouts: Semaphore(2), ten visitors; those who
- * wait too long leave. */
+/* The seed's room with timeouts: Semaphore(2).  Two visitors take the room
+ * and stay until told to leave; eight impatient ones (30..170 ms) all give
+ * up; four patient ones (10 s) wait and enter once the room frees.  The
+ * holders leave only after every impatient visitor has timed out, so the
+ * counts do not depend on how fast the machine forks. */
 static int visitor(void *arg)
 {
 	int64_t patience = (int64_t)(intptr_t)arg * MPROC_NS_PER_MS;
@@ -119,7 +122,11 @@ static int visitor(void *arg)
 	if (rc != 0)
 		return 2;
 	__atomic_add_fetch(&S->entered, 1, __ATOMIC_SEQ_CST);
-	usleep(100000);
+	if (patience == 0)		/* a holder: stays until told */
+		while (!__atomic_load_n(&S->stop, __ATOMIC_SEQ_CST))
+			usleep(1000);
+	else
+		usleep(20000);
 	mproc_sem_release(&S->sem);
 	return 0;
 }
@@ -128,14 +135,25 @@ static void test_impatient(void)
 {
 	memset(S, 0, sizeof *S);
 	T_OK(mproc_sem_init(&S->sem, 2));
-	pid_t p[10];
-	for (int i = 0; i < 10; i++)
-		p[i] = t_fork(visitor, (void *)(intptr_t)(i < 2 ? 5000 : 30 + 20 * i), 20);
-	for (int i = 0; i < 10; i++)
+	pid_t p[14];
+	for (int i = 0; i < 2; i++)	/* patience 0: they must get in at once */
+		p[i] = t_fork(visitor, (void *)(intptr_t)0, 20);
+	while (__atomic_load_n(&S->entered, __ATOMIC_SEQ_CST) < 2)
+		usleep(1000);
+	for (int i = 2; i < 10; i++)
+		p[i] = t_fork(visitor, (void *)(intptr_t)(30 + 20 * (i - 2)), 20);
+	for (int i = 10; i < 14; i++)
+		p[i] = t_fork(visitor, (void *)(intptr_t)10000, 30);
+	for (int i = 2; i < 10; i++)
 		T_EQ(t_join(p[i]), 0);
-	T_EQ(S->entered + S->left_early, 10);
-	T_ASSERT(S->left_early > 0);	/* a 100 ms visit outlasts most patience */
-	T_ASSERT(S->entered >= 2);
+	T_EQ(S->left_early, 8);		/* nobody got in while the room was full */
+	T_EQ(S->entered, 2);
+	__atomic_store_n(&S->stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 14; i++)
+		if (i < 2 || i >= 10)
+			T_EQ(t_join(p[i]), 0);
+	T_EQ(S->entered, 6);		/* the patient four all entered */
+	T_EQ(S->left_early, 8);
 	T_EQ(mproc_sem_get_value(&S->sem), 2);
 }
 
