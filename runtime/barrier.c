@@ -22,6 +22,7 @@ int mproc_barrier_init(struct mproc_barrier *b, uint32_t parties)
 	b->count = 0;
 	b->word = 0;
 	b->reset_gen = 0xffffffffu;
+	b->stat = (struct mproc_waitstat){0};
 	return 0;
 }
 
@@ -139,7 +140,7 @@ static int bar_sleep(struct mproc_barrier *b, uint32_t gen, int64_t deadline)
 				continue;
 			w |= BAR_WAITERS;
 		}
-		if (mpi_futex_wait_abs(&b->word, w, deadline) == -ETIMEDOUT)
+		if (mpi_sleep(&b->stat, &b->word, w, deadline) == -ETIMEDOUT)
 			return -ETIMEDOUT;
 	}
 }
@@ -170,6 +171,7 @@ int mproc_barrier_wait(struct mproc_barrier *b, int64_t timeout_ns, int (*action
 		return bar_trip(b, idx, action, arg);
 	uint32_t gen = w & BAR_GEN_MASK;
 	mproc_lock_release(&b->lock);
+	MPI_COUNT(&b->stat.contended);
 	rc = bar_sleep(b, gen, deadline);
 	if (rc != -ETIMEDOUT)
 		return rc < 0 ? rc : (int)idx;

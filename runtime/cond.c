@@ -19,6 +19,7 @@ int mproc_cond_init(struct mproc_cond *c, unsigned kind)
 	c->seq = 0;
 	c->nwait = 0;
 	c->pad = 0;
+	c->stat = (struct mproc_waitstat){0};
 	return 0;
 }
 
@@ -108,13 +109,14 @@ int mproc_cond_wait(struct mproc_cond *c, int64_t timeout_ns)
 	/* Announced under the lock: a notifier (who must hold it) sees it. */
 	__atomic_fetch_add(&c->nwait, 1, __ATOMIC_SEQ_CST);
 	uint32_t depth = cond_unlock_all(c);
+	MPI_COUNT(&c->stat.contended);	/* every wait waits */
 	int notified = 0;
 	for (;;) {
 		if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != seq) {
 			notified = 1;
 			break;
 		}
-		if (mpi_futex_wait_abs(&c->seq, seq, deadline) == -ETIMEDOUT) {
+		if (mpi_sleep(&c->stat, &c->seq, seq, deadline) == -ETIMEDOUT) {
 			notified = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != seq;
 			break;
 		}

@@ -17,6 +17,7 @@ int mproc_event_init(struct mproc_event *e)
 		return -EINVAL;
 	e->word = 0;
 	e->spin.budget_ns = 0;
+	e->stat = (struct mproc_waitstat){0};
 	return 0;
 }
 
@@ -84,6 +85,7 @@ int mproc_event_wait(struct mproc_event *e, int64_t timeout_ns)
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0)
 		return 0;
+	MPI_COUNT(&e->stat.contended);
 	int64_t t0 = mproc_now_ns();
 	bool slept = !mproc_spin_while_eq(&e->word, w, &e->spin);
 	for (;;) {
@@ -100,7 +102,7 @@ int mproc_event_wait(struct mproc_event *e, int64_t timeout_ns)
 				continue;
 			w |= EV_WAITERS;
 		}
-		if (mpi_futex_wait_abs(&e->word, w, deadline) == -ETIMEDOUT)
+		if (mpi_sleep(&e->stat, &e->word, w, deadline) == -ETIMEDOUT)
 			return ev_released(__atomic_load_n(&e->word, __ATOMIC_ACQUIRE), gen);
 	}
 }

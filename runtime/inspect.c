@@ -20,6 +20,7 @@
  * and a row there, and a printer in tools/mproc-stat.c.
  */
 #include "internal.h"
+#include "pool_int.h"
 
 #include <mproc/inspect.h>
 #include <mproc/mpmc.h>
@@ -164,6 +165,15 @@ static void peer_holder(const struct mproc_region *r, uint32_t word, struct mpro
 
 /* ---- helpers for the object fillers ---- */
 
+/* A wait-counter block: four independent words, each read once. */
+static void stat_fill(const struct mproc_waitstat *s, struct mproc_waitstat *out)
+{
+	out->contended = MPI_LOAD(&s->contended);
+	out->sleeps = MPI_LOAD(&s->sleeps);
+	out->wakeups = MPI_LOAD(&s->wakeups);
+	out->timeouts = MPI_LOAD(&s->timeouts);
+}
+
 static int corrupt(struct mproc_obj_info *o, const char *why)
 {
 	o->status = -EBADMSG;
@@ -203,6 +213,7 @@ static void lock_fill(const struct insp *in, const struct mproc_lock *l,
 #endif
 	li->waiters = nw;
 	li->inconsistent = MPI_LOAD(&l->state) != 0;
+	stat_fill(&l->stat, &li->stat);
 }
 
 static void rlock_fill(const struct insp *in, const struct mproc_rlock *l,
@@ -236,13 +247,16 @@ static int fill_sem(const struct insp *in, const void *p, struct mproc_obj_info 
 	o->u.sem.value = v;
 	o->u.sem.bound = bound ? (int64_t)(bound & 0x7fffffffu) : -1;
 	o->u.sem.waiters = MPI_LOAD(&s->nwait);
+	stat_fill(&s->stat, &o->u.sem.stat);
 	return 0;
 }
 
 static int fill_event(const struct insp *in, const void *p, struct mproc_obj_info *o)
 {
 	/* bit 0 the flag, bits 1..30 the generation, bit 31 sleepers (event.c) */
-	uint32_t w = MPI_LOAD(&((const struct mproc_event *)p)->word);
+	const struct mproc_event *e = p;
+	uint32_t w = MPI_LOAD(&e->word);
+	stat_fill(&e->stat, &o->u.event.stat);
 	o->u.event.set = w & 1u;
 	o->u.event.waiters = w >> 31;
 	o->u.event.generation = (w & 0x7ffffffeu) >> 1;
@@ -258,6 +272,7 @@ static int fill_cond(const struct insp *in, const void *p, struct mproc_obj_info
 	rlock_fill(in, &c->lock, &o->u.cond.lock);
 	o->u.cond.kind = kind;
 	o->u.cond.waiters = MPI_LOAD(&c->nwait);
+	stat_fill(&c->stat, &o->u.cond.stat);
 	return 0;
 }
 
@@ -275,6 +290,7 @@ static int fill_barrier(const struct insp *in, const void *p, struct mproc_obj_i
 	o->u.barrier.generation = (w & 0x7ffffffeu) >> 1;
 	o->u.barrier.broken = w & 1u;
 	o->u.barrier.waiters = w >> 31;
+	stat_fill(&b->stat, &o->u.barrier.stat);
 	return 0;
 }
 
@@ -357,6 +373,10 @@ static int ring_fill(const struct mproc_rport *port, struct mproc_ring_info *ri,
 	ri->reader_waiting = MPI_LOAD(&g->cons_waiting) != 0;
 	ri->writer_waiting = MPI_LOAD(&g->prod_waiting) != 0;
 	ri->watched = MPI_LOAD(&g->watch_armed) != 0;
+	ri->bytes_in = tail;
+	ri->bytes_out = head;
+	stat_fill(&g->stat[0], &ri->recv_stat);
+	stat_fill(&g->stat[1], &ri->send_stat);
 	return 0;
 }
 
@@ -451,6 +471,8 @@ static int fill_queue(const struct insp *in, const void *p, struct mproc_obj_inf
 	o->u.queue.getters_waiting = MPI_LOAD(&q->ncons_wait);
 	o->u.queue.putters_waiting = MPI_LOAD(&q->nprod_wait);
 	o->u.queue.unfinished = o->u.queue.joinable ? (int64_t)MPI_LOAD(&q->unfinished) : -1;
+	o->u.queue.puts = tail;
+	o->u.queue.gets = head;
 	queue_scan(q, n, ss, head, tail - head > n ? n : tail - head, o);
 	return 0;
 }
@@ -475,15 +497,154 @@ static int fill_mpmc(const struct insp *in, const void *p, struct mproc_obj_info
 	o->u.mpmc.getters_waiting = MPI_LOAD(&m->ncons_wait);
 	o->u.mpmc.putters_waiting = MPI_LOAD(&m->nprod_wait);
 	o->u.mpmc.watched = MPI_LOAD(&m->watch_armed) != 0;
+	o->u.mpmc.put_slots = MPI_LOAD(&m->tail);
+	o->u.mpmc.got_slots = MPI_LOAD(&m->head);
+	return 0;
+}
+
+/* ---- the Pool (pool_int.h's layout) ---- */
+
+_Static_assert(sizeof(((struct mproc_obj_info *)0)->u) == 512,
+	      "the per-type union keeps its size: every member fits in reserved[]");
+
+/* Most task records scanned for the live/queued counts of one pool. */
+#define POOL_SCAN_MAX 65536u
+
+/* A pool's geometry as validated once: later reads use only these copies,
+ * never the header's words again (a peer may rewrite them meanwhile). */
+struct pool_geo {
+	const struct pool_hdr *h;
+	uint32_t nworkers, ntasks, inj_cap;
+	uint64_t workers_off, tasks_off;
+};
+
+/* The pool's layout, recomputed from its counts as pool.c places it: the
+ * header's offsets must be exactly these, and all of it inside the block.
+ * NULL (why set) if not. */
+static const char *pool_layout(const void *p, uint64_t size, struct pool_geo *g)
+{
+	const struct pool_hdr *h = p;
+	uint32_t nw = MPI_LOAD(&h->nworkers), nt = MPI_LOAD(&h->ntasks);
+	uint32_t nj = MPI_LOAD(&h->njobs), dc = MPI_LOAD(&h->deque_cap);
+	uint32_t ic = MPI_LOAD(&h->inj_cap);
+	if (MPI_LOAD(&h->magic) != POOL_MAGIC)
+		return "pool magic wrong";
+	if (nw == 0 || nw > POOL_MAX_WORKERS || nt < 16 || nt > POOL_MAX_TASKS ||
+	    nj != POOL_NJOBS || dc != POOL_DEQUE_CAP || ic < 2 * nt || ic > 4 * POOL_MAX_TASKS ||
+	    (ic & (ic - 1)))
+		return "pool geometry impossible";
+	uint64_t wo = (sizeof(struct pool_hdr) + 63) & ~(uint64_t)63;
+	uint64_t dq = wo + (uint64_t)nw * sizeof(struct pool_worker);
+	uint64_t io = dq + (uint64_t)nw * dc * 8;
+	uint64_t to = (io + (uint64_t)ic * sizeof(struct pool_inj) + 127) & ~(uint64_t)127;
+	uint64_t jo = to + (uint64_t)nt * sizeof(struct pool_task);
+	if (MPI_LOAD(&h->workers_off) != wo || MPI_LOAD(&h->deques_off) != dq ||
+	    MPI_LOAD(&h->inj_off) != io || MPI_LOAD(&h->tasks_off) != to ||
+	    MPI_LOAD(&h->jobs_off) != jo)
+		return "pool layout offsets wrong";
+	if (jo + (uint64_t)nj * sizeof(struct pool_job) > size)
+		return "pool past its block";
+	*g = (struct pool_geo){h, nw, nt, ic, wo, to};
+	return NULL;
+}
+
+/* 1 running or sleeping, 0 gone or a zombie, -1 cannot tell. */
+static int pid_alive(pid_t pid)
+{
+	char path[48], buf[256];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')');	/* the name may hold spaces and ')' */
+	if (!rp || rp[1] != ' ')
+		return -1;
+	return rp[2] == 'Z' || rp[2] == 'X' ? 0 : 1;
+}
+
+static void pool_worker_read(const struct pool_geo *g, uint32_t i,
+			     struct mproc_pool_worker_info *wi)
+{
+	const struct pool_worker *w =
+		(const struct pool_worker *)((const uint8_t *)g->h + g->workers_off) + i;
+	uint64_t cur = MPI_LOAD(&w->current), top = MPI_LOAD(&w->top);
+	uint64_t bottom = MPI_LOAD(&w->bottom);
+	memset(wi, 0, sizeof *wi);
+	wi->pid = (pid_t)MPI_LOAD(&w->pid);
+	wi->alive = pid_alive(wi->pid);
+	wi->parked = MPI_LOAD(&w->parked) != 0;
+	wi->retiring = MPI_LOAD(&w->state) == W_RETIRING;
+	wi->current = cur & POOL_CUR_JOB ? MPROC_POOL_CUR_JOB
+		      : cur & POOL_CUR_TASK ? MPROC_POOL_CUR_TASK : MPROC_POOL_CUR_IDLE;
+	wi->current_ref = cur & ~(POOL_CUR_JOB | POOL_CUR_TASK);
+	/* A deque is at most its capacity deep; anything else is a moment
+	 * between a thief's and the owner's updates, or garbage: 0. */
+	wi->deque_depth = bottom > top && bottom - top <= POOL_DEQUE_CAP ? bottom - top : 0;
+	wi->tasks = MPI_LOAD(&w->tasks);
+	wi->chunks = MPI_LOAD(&w->chunks);
+	wi->steals = MPI_LOAD(&w->steals);
+}
+
+static void pool_tasks_scan(const struct pool_geo *g, struct mproc_obj_info *o)
+{
+	const struct pool_task *t =
+		(const struct pool_task *)((const uint8_t *)g->h + g->tasks_off);
+	uint32_t n = g->ntasks;
+	o->u.pool.tasks_partial = n > POOL_SCAN_MAX;
+	if (n > POOL_SCAN_MAX)
+		n = POOL_SCAN_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t st = sw_state(MPI_LOAD(&t[i].sw));
+		o->u.pool.tasks_live += st != T_FREE;
+		o->u.pool.tasks_queued += st == T_NEW || st == T_QUEUED;
+	}
+}
+
+static int fill_pool(const struct insp *in, const void *p, struct mproc_obj_info *o)
+{
+	struct pool_geo g;
+	const char *why = pool_layout(p, o->size, &g);
+	if (why)
+		return corrupt(o, why);
+	const struct pool_hdr *h = g.h;
+	uint32_t state = MPI_LOAD(&h->state);
+	if (state < POOL_RUN || state > POOL_STOP)
+		return corrupt(o, "pool state unknown");
+	o->u.pool.workers = g.nworkers;
+	o->u.pool.state = state;
+	o->u.pool.task_slots = g.ntasks;
+	for (uint32_t i = 0; i < g.nworkers; i++) {
+		struct mproc_pool_worker_info wi;
+		pool_worker_read(&g, i, &wi);
+		o->u.pool.workers_alive += wi.alive == 1;
+		o->u.pool.workers_busy += wi.current != MPROC_POOL_CUR_IDLE;
+		o->u.pool.workers_parked += wi.parked;
+		o->u.pool.deque_depth += wi.deque_depth;
+		o->u.pool.tasks_run += wi.tasks;
+		o->u.pool.chunks_run += wi.chunks;
+		o->u.pool.steals += wi.steals;
+	}
+	uint64_t ih = MPI_LOAD(&h->inj_head), it = MPI_LOAD(&h->inj_tail);
+	o->u.pool.injected = it > ih && it - ih <= g.inj_cap ? it - ih : 0;
+	o->u.pool.jobs_active = (uint32_t)__builtin_popcountll(MPI_LOAD(&h->active_jobs));
+	o->u.pool.deaths = MPI_LOAD(&h->deaths);
+	o->u.pool.replaced = MPI_LOAD(&h->replaced);
+	o->u.pool.failed_by_death = MPI_LOAD(&h->failed_by_death);
+	o->u.pool.retried = MPI_LOAD(&h->retried);
+	pool_tasks_scan(&g, o);
 	return 0;
 }
 
 /*
  * The dispatch table.  fill == NULL: the type is known but has no inspector
- * yet, reported as -EOPNOTSUPP.  The Pool (MPROC_TYPE_POOL) goes here once
- * mproc/pool.h exists: a pool member in inspect.h's union (workers alive,
- * tasks queued and running, per-worker deque depths), a fill_pool reading
- * its header with the same rules, and a printer in tools/mproc-stat.c.
+ * yet, reported as -EOPNOTSUPP.
  */
 struct inspector {
 	uint32_t type;
@@ -506,7 +667,7 @@ static const struct inspector inspectors[] = {
 	INSPECTOR(MPROC_TYPE_RING, "ring", struct mproc_ring, fill_ring),
 	INSPECTOR(MPROC_TYPE_QUEUE, "queue", struct mpi_queue, fill_queue),
 	INSPECTOR(MPROC_TYPE_PIPE, "pipe", struct mproc_pipe, fill_pipe),
-	{MPROC_TYPE_POOL, "pool", 0, 1, NULL, "no inspector for pools yet"},
+	INSPECTOR(MPROC_TYPE_POOL, "pool", struct pool_hdr, fill_pool),
 	INSPECTOR(MPROC_TYPE_ARRAY, "array", struct mproc_array, fill_array),
 	INSPECTOR(MPROC_TYPE_MPMC, "mpmc", struct mpi_mpmc, fill_mpmc),
 };
@@ -678,6 +839,30 @@ int mproc_inspect_object(const struct mproc_region *r, const char *name,
 	rc = list_entries(r, find_cb, &a);
 	insp_end(&in);
 	return rc == 1 ? 0 : rc < 0 ? rc : -ENOENT;
+}
+
+int mproc_inspect_pool_workers(const struct mproc_region *r, const char *name,
+			       struct mproc_pool_worker_info *w, unsigned n)
+{
+	struct mproc_obj_info o;
+	if (n && !w)
+		return -EINVAL;
+	int rc = mproc_inspect_object(r, name, &o);
+	if (rc < 0)
+		return rc;
+	if (o.type != MPROC_TYPE_POOL)
+		return -EINVAL;
+	if (o.status < 0)
+		return o.status;
+	/* The span was checked by the inspection; the layout is checked again
+	 * from the words as they are now. */
+	const void *p = mproc_region_ptr(r, o.offset, (size_t)o.size);
+	struct pool_geo g;
+	if (!p || pool_layout(p, o.size, &g))
+		return -EBADMSG;
+	for (uint32_t i = 0; i < g.nworkers && i < n; i++)
+		pool_worker_read(&g, i, &w[i]);
+	return (int)g.nworkers;
 }
 
 static int count_obj_cb(const struct mproc_object_info *e, void *arg)

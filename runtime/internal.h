@@ -22,6 +22,8 @@
 #include <stdatomic.h>
 #include <pthread.h>
 
+#include "probes.h"
+
 #pragma GCC visibility push(hidden)
 
 #define MPI_MAGIC 0x4e4752434f52504dull /* "MPROCRGN" little-endian */
@@ -153,6 +155,22 @@ static inline uint32_t mpi_make_id(uint32_t slot, uint32_t gen)
 
 /* wait.c */
 int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline);
+/* The same, counted in ws (sleeps, then wakeups or timeouts); ws may be NULL. */
+int mpi_sleep(struct mproc_waitstat *ws, const uint32_t *word, uint32_t expected,
+	      int64_t deadline);
+/* mproc_ec_wait, its sleeps counted in ws (may be NULL). */
+int mpi_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
+		struct mproc_spin *sp, struct mproc_waitstat *ws);
+
+/*
+ * Wait counters (struct mproc_waitstat): relaxed increments on slow paths
+ * only; they order nothing.  -Dcounters=false compiles them out.
+ */
+#if defined(MPROC_COUNTERS) && !MPROC_COUNTERS
+#define MPI_COUNT(p) ((void)(p))
+#else
+#define MPI_COUNT(p) ((void)__atomic_fetch_add((p), 1, __ATOMIC_RELAXED))
+#endif
 void mpi_cpu_pause(void);
 
 /* header validation (region.c); also used by the fuzz target */

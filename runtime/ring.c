@@ -239,8 +239,9 @@ static int64_t min_deadline(int64_t deadline, int64_t limit)
  * -ETIMEDOUT at the caller's deadline.
  */
 static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec,
-		     struct mproc_spin *sp, bool (*ready)(struct mproc_rport *, uint64_t),
-		     uint64_t arg, int64_t deadline, int stage)
+		     struct mproc_spin *sp, struct mproc_waitstat *ws,
+		     bool (*ready)(struct mproc_rport *, uint64_t), uint64_t arg,
+		     int64_t deadline, int stage)
 {
 	int64_t t0 = mproc_now_ns(), dl = deadline;
 	/* seq_cst RMW: our count is in before the re-checks below read. */
@@ -258,7 +259,7 @@ static int ring_park(struct mproc_rport *p, uint32_t *count, struct mproc_ec *ec
 	uint32_t v = mproc_ec_value(ec);
 	int rc = 0;
 	if (!ready(p, arg))
-		rc = mproc_ec_wait(ec, v, dl, NULL);
+		rc = mpi_ec_wait(ec, v, dl, NULL, ws);
 	/* Relaxed: a count read as still up only costs the other side one
 	 * extra bump. */
 	__atomic_fetch_sub(count, 1, __ATOMIC_RELAXED);
@@ -406,13 +407,15 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
 			return -ETIMEDOUT;
 		if (!spun) {
 			spun = true;
+			MPI_COUNT(&p->ring->stat[1].contended);
+			MPI_PROBE2(ring_wait_full, p->ring, need);
 			uint64_t seen = __atomic_load_n(&p->ring->head, __ATOMIC_RELAXED);
 			if (mproc_spin_while_eq(low32(&p->ring->head), (uint32_t)seen,
 						&p->ring->spin[1]))
 				continue;
 		}
 		int rc = ring_park(p, &p->ring->prod_waiting, &p->ring->space_ec, &p->ring->spin[1],
-				   prod_ready, total, deadline, stage++);
+				   &p->ring->stat[1], prod_ready, total, deadline, stage++);
 		if (rc == -ETIMEDOUT)
 			return rc;
 	}
@@ -661,11 +664,13 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 			uint32_t seen;
 			const uint32_t *w = cons_word(p, &seen);
 			spun = true;
+			MPI_COUNT(&p->ring->stat[0].contended);
+			MPI_PROBE1(ring_wait_empty, p->ring);
 			if (mproc_spin_while_eq(w, seen, &p->ring->spin[0]))
 				continue;
 		}
 		if (ring_park(p, &p->ring->cons_waiting, &p->ring->data_ec, &p->ring->spin[0],
-			      cons_ready, 0, deadline, stage++) == -ETIMEDOUT)
+			      &p->ring->stat[0], cons_ready, 0, deadline, stage++) == -ETIMEDOUT)
 			return -ETIMEDOUT;
 	}
 }

@@ -24,6 +24,7 @@ static int sem_init_common(struct mproc_sem *s, int64_t value, bool bounded)
 	 * with bit 31 set, so that BoundedSemaphore(0) stays bounded at 0. */
 	s->bound = bounded ? ((uint32_t)value | 0x80000000u) : 0;
 	s->spin.budget_ns = 0;
+	s->stat = (struct mproc_waitstat){0};
 	return 0;
 }
 
@@ -93,6 +94,7 @@ int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 		return 0;
 	if (__atomic_load_n(&s->value, __ATOMIC_RELAXED) > SEM_VALUE_MAX)
 		return -EBADMSG;	/* never handed out, never waited on */
+	MPI_COUNT(&s->stat.contended);
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0)
 		return -EAGAIN;
@@ -112,7 +114,7 @@ int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 		int rc = 0;
 		__atomic_fetch_add(&s->nwait, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&s->value, __ATOMIC_SEQ_CST) == 0)
-			rc = mpi_futex_wait_abs(&s->value, 0, deadline);
+			rc = mpi_sleep(&s->stat, &s->value, 0, deadline);
 		__atomic_fetch_sub(&s->nwait, 1, __ATOMIC_RELAXED);
 		if (rc == -ETIMEDOUT)
 			return sem_try(s) ? 0 : -ETIMEDOUT;

@@ -69,8 +69,10 @@ int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline
 		ts.tv_nsec = deadline % MPROC_NS_PER_SEC;
 		tsp = &ts;
 	}
+	MPI_PROBE3(futex_wait, word, expected, deadline);
 	long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
 			  FUTEX_BITSET_MATCH_ANY);
+	MPI_PROBE2(futex_woke, word, rc == 0 ? 0 : -errno);
 	if (rc == 0)
 		return 0;
 	switch (errno) {
@@ -98,7 +100,20 @@ int mproc_futex_wake(const uint32_t *word, int n)
 	if (n <= 0)
 		n = INT_MAX;
 	long rc = syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+	MPI_PROBE3(futex_wake, word, n, rc);
 	return rc < 0 ? -errno : (int)rc;
+}
+
+/* A futex sleep counted in the object's wait counters (ws may be NULL). */
+int mpi_sleep(struct mproc_waitstat *ws, const uint32_t *word, uint32_t expected,
+	      int64_t deadline)
+{
+	if (ws)
+		MPI_COUNT(&ws->sleeps);
+	int rc = mpi_futex_wait_abs(word, expected, deadline);
+	if (ws)
+		MPI_COUNT(rc == -ETIMEDOUT ? &ws->timeouts : &ws->wakeups);
+	return rc;
 }
 
 /*
@@ -303,7 +318,8 @@ static void ec_wait32(const struct ck_ec_wait_state *st, const uint32_t *addr,
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
 {
 	(void)ops;
-	syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	long rc = syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	MPI_PROBE3(futex_wake, addr, INT_MAX, rc);
 }
 
 /*
@@ -365,6 +381,12 @@ bool mproc_ec_has_waiters(const struct mproc_ec *ec)
 int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 		  struct mproc_spin *sp)
 {
+	return mpi_ec_wait(ec, old_value, deadline, sp, NULL);
+}
+
+int mpi_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
+		struct mproc_spin *sp, struct mproc_waitstat *ws)
+{
 	uint32_t *w = &ec->counter;
 
 	if (mproc_ec_value(ec) != old_value)
@@ -393,7 +415,7 @@ int mproc_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 				continue;
 			v |= MPI_EC_FLAG;
 		}
-		int rc = mpi_futex_wait_abs(w, v, deadline);
+		int rc = mpi_sleep(ws, w, v, deadline);
 		if (rc == -ETIMEDOUT)
 			return mproc_ec_value(ec) != old_value ? 0 : -ETIMEDOUT;
 		if (rc < 0)

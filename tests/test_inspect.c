@@ -226,12 +226,12 @@ static void test_channels(void)
 	T_EQ(look_ok("mpmc", MPROC_TYPE_MPMC).u.mpmc.closed, 1);
 	mproc_mpmc_free(m);
 
-	/* raw bytes and types without an inspector: listed, not decoded */
+	/* raw bytes: listed, not decoded; a "pool" that is not one: corrupt */
 	void *p;
 	T_OK(mproc_region_object(W, "blob", MPROC_TYPE_RAW, 100, NULL, NULL, &p));
 	T_OK(mproc_region_object(W, "pool", MPROC_TYPE_POOL, 256, NULL, NULL, &p));
 	T_EQ(look("blob", MPROC_TYPE_RAW).status, -EOPNOTSUPP);
-	T_EQ(look("pool", MPROC_TYPE_POOL).status, -EOPNOTSUPP);
+	T_EQ(look("pool", MPROC_TYPE_POOL).status, -EBADMSG);
 	struct mproc_obj_info x;
 	T_EQ(mproc_inspect_object(RO, "absent", &x), -ENOENT);
 	T_EQ(mproc_inspect_object(RO, "", &x), -EINVAL);
@@ -544,6 +544,176 @@ static void test_tool(void)
 	close_pair();
 }
 
+/* ---- wait counters ---- */
+
+static struct mproc_sem *CS;	/* for the child below */
+
+static int sem_waiter(void *arg)
+{
+	(void)arg;
+	return mproc_sem_acquire(CS, 20 * MPROC_NS_PER_SEC) == 0 ? 0 : 2;
+}
+
+static void test_counters(void)
+{
+	open_pair("ctr");
+	struct mproc_event *ev;
+	struct mproc_rport rp;
+	T_OK(mproc_sem_open(W, "s", 0, &CS));
+	T_OK(mproc_event_open(W, "ev", &ev));
+	T_OK(mproc_ring_open(W, "ring", 1024, &rp));
+	struct mproc_obj_info o = look_ok("s", MPROC_TYPE_SEM);
+	T_EQ(o.u.sem.stat.contended, 0);
+	T_EQ(o.u.sem.stat.sleeps, 0);
+	/* A try that fails counts as contended but sleeps not; a timed
+	 * acquire that runs out sleeps and times out. */
+	T_EQ(mproc_sem_acquire(CS, 0), -EAGAIN);
+	T_EQ(mproc_sem_acquire(CS, 5 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	o = look_ok("s", MPROC_TYPE_SEM);
+	T_EQ(o.u.sem.stat.contended, 2);
+	T_ASSERT(o.u.sem.stat.sleeps >= 1);
+	T_ASSERT(o.u.sem.stat.timeouts >= 1);
+	T_EQ(o.u.sem.stat.sleeps, o.u.sem.stat.timeouts + o.u.sem.stat.wakeups);
+	/* A sleeper in another process, woken by a release. */
+	pid_t c = t_fork(sem_waiter, NULL, 30);
+	while (look_ok("s", MPROC_TYPE_SEM).u.sem.waiters == 0)
+		usleep(1000);
+	T_OK(mproc_sem_release(CS));
+	T_EQ(t_join(c), 0);
+	o = look_ok("s", MPROC_TYPE_SEM);
+	T_EQ(o.u.sem.stat.contended, 3);
+	T_ASSERT(o.u.sem.stat.wakeups >= 1);
+	T_EQ(o.u.sem.stat.sleeps, o.u.sem.stat.timeouts + o.u.sem.stat.wakeups);
+
+	T_EQ(mproc_event_wait(ev, 0), 0);	/* a poll: not counted */
+	T_EQ(mproc_event_wait(ev, 2 * MPROC_NS_PER_MS), 0);
+	o = look_ok("ev", MPROC_TYPE_EVENT);
+	T_EQ(o.u.event.stat.contended, 1);
+	T_EQ(o.u.event.stat.sleeps, o.u.event.stat.timeouts + o.u.event.stat.wakeups);
+
+	/* The ring's traffic is its indices: 8-byte header + payload rounded
+	 * to 8, per record. */
+	char m[8] = "abcdefg";
+	for (int i = 0; i < 3; i++)
+		T_OK(mproc_ring_send(&rp, m, 5, 0));
+	T_EQ(mproc_ring_recv(&rp, m, sizeof m, NULL, 0), 5);
+	T_EQ(mproc_ring_recv(&rp, m, sizeof m, NULL, 0), 5);
+	T_EQ(mproc_ring_recv(&rp, m, sizeof m, NULL, 0), 5);
+	T_EQ(mproc_ring_recv(&rp, m, sizeof m, NULL, 1 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	o = look_ok("ring", MPROC_TYPE_RING);
+	T_EQ(o.u.ring.bytes_in, 48);
+	T_EQ(o.u.ring.bytes_out, 48);
+	T_EQ(o.u.ring.recv_stat.contended, 1);
+	T_EQ(o.u.ring.send_stat.contended, 0);
+	close_pair();
+}
+
+/* ---- the Pool ---- */
+
+static _Atomic int *GATE;
+
+static int gated(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)in;
+	(void)len;
+	while (!atomic_load(GATE))
+		usleep(1000);
+	return mproc_task_return(t, "ok", 2);
+}
+
+static struct mproc_pool_worker_info wl[4];
+
+static void test_pool(void)
+{
+	GATE = t_shared(sizeof *GATE);
+	struct mproc_region *pr, *ro;
+	const char *name = t_name("pool");
+	(void)mproc_region_unlink(name);
+	T_OK(mproc_region_create(&pr, name, 16u << 20, 0));
+	T_OK(mproc_region_open(&ro, name, MPROC_REGION_RDONLY));
+	struct mproc_pool *p;
+	struct mproc_pool_opts po = {.workers = 2, .region = pr, .name = "crew", .max_tasks = 64};
+	T_OK(mproc_pool_create(&p, &po));
+	struct mproc_obj_info o;
+	T_OK(mproc_inspect_object(ro, "crew", &o));
+	T_EQ(o.type, MPROC_TYPE_POOL);
+	T_EQ(o.status, 0);
+	T_EQ(o.u.pool.workers, 2);
+	T_EQ(o.u.pool.state, MPROC_POOL_STATE_RUN);
+	T_EQ(o.u.pool.task_slots, 64);
+	T_EQ(mproc_inspect_pool_workers(ro, "crew", NULL, 0), 2);
+	T_EQ(mproc_inspect_pool_workers(ro, "crew", wl, 4), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		while (mproc_pool_worker_pid(p, i) <= 0)
+			usleep(1000);
+		T_EQ(mproc_inspect_pool_workers(ro, "crew", wl, 4), 2);
+		T_EQ(wl[i].pid, mproc_pool_worker_pid(p, i));
+		T_EQ(wl[i].alive, 1);
+	}
+
+	/* A task held at its gate: one worker busy with it. */
+	struct mproc_async *a;
+	T_OK(mproc_pool_apply_async(p, gated, NULL, 0, NULL, &a));
+	for (;;) {
+		T_OK(mproc_inspect_object(ro, "crew", &o));
+		if (o.u.pool.workers_busy == 1)
+			break;
+		usleep(1000);
+	}
+	T_EQ(o.u.pool.tasks_live, 1);
+	T_EQ(o.u.pool.tasks_queued, 0);
+	T_EQ(mproc_inspect_pool_workers(ro, "crew", wl, 4), 2);
+	T_EQ((wl[0].current == MPROC_POOL_CUR_TASK) + (wl[1].current == MPROC_POOL_CUR_TASK), 1);
+	atomic_store(GATE, 1);
+	char out[4];
+	T_EQ(mproc_async_get(a, out, sizeof out, NULL, 10 * MPROC_NS_PER_SEC), 0);
+	mproc_async_release(a);
+	T_OK(mproc_inspect_object(ro, "crew", &o));
+	T_EQ(o.u.pool.tasks_run, 1);
+
+	/* A worker killed: the death and the replacement show. */
+	pid_t victim = mproc_pool_worker_pid(p, 0);
+	T_OK(kill(victim, SIGKILL));
+	for (;;) {
+		T_OK(mproc_inspect_object(ro, "crew", &o));
+		if (o.u.pool.replaced == 1 && o.u.pool.workers_alive == 2)
+			break;
+		usleep(1000);
+	}
+	T_EQ(o.u.pool.deaths, 1);
+	T_EQ(mproc_inspect_pool_workers(ro, "crew", wl, 4), 2);
+	T_ASSERT(wl[0].pid != victim);
+
+	/* mproc-stat shows it, as text and as JSON. */
+	static char txt[1 << 14];
+	find_stat();
+	T_EQ(run(txt, sizeof txt, "'%s' %s", stat_bin, name), 0);
+	if (!strstr(txt, "crew") || !strstr(txt, "worker 1") || !strstr(txt, "deaths=1"))
+		T_FAIL("mproc-stat output lacks the pool:\n%s", txt);
+	json_parses(name, txt, sizeof txt);
+	T_ASSERT(strstr(txt, "\"worker_list\"") != NULL);
+
+	T_OK(mproc_pool_close(p));
+	T_OK(mproc_pool_join(p, 10 * MPROC_NS_PER_SEC));
+	mproc_pool_destroy(p);
+
+	/* Errors: not a pool, no such name; a forged pool header. */
+	struct mproc_lock *l;
+	T_OK(mproc_lock_open(pr, "lk", &l));
+	T_EQ(mproc_inspect_pool_workers(ro, "lk", wl, 4), -EINVAL);
+	T_EQ(mproc_inspect_pool_workers(ro, "nobody", wl, 4), -ENOENT);
+	T_EQ(mproc_inspect_pool_workers(ro, "crew", NULL, 4), -EINVAL);
+	void *mem;
+	T_ASSERT(mproc_region_object(pr, "forged", MPROC_TYPE_POOL, 4096, NULL, NULL, &mem) >= 0);
+	memset(mem, 0x5a, 4096);
+	T_OK(mproc_inspect_object(ro, "forged", &o));
+	T_EQ(o.status, -EBADMSG);
+	T_EQ(mproc_inspect_pool_workers(ro, "forged", wl, 4), -EBADMSG);
+	T_OK(mproc_region_close(ro));
+	T_OK(mproc_region_close(pr));
+	(void)mproc_region_unlink(name);
+}
+
 int main(void)
 {
 	t_watchdog(120);
@@ -553,5 +723,7 @@ int main(void)
 	T_RUN(test_dead_holder_and_waiters);
 	T_RUN(test_corrupt_objects);
 	T_RUN(test_tool);
+	T_RUN(test_counters);
+	T_RUN(test_pool);
 	return 0;
 }

@@ -40,6 +40,7 @@
 
 struct em {
 	FILE *f;
+	const struct mproc_region *r;	/* the region shown (the pool's workers) */
 	bool json;
 	int depth;
 	bool first[16];		/* JSON: no comma before the next member */
@@ -173,6 +174,19 @@ static void em_holder(struct em *e, const char *k, const struct mproc_holder *h)
 		fprintf(e->f, "id:%#x(%s)", h->id, alive_word(h->alive));
 }
 
+/* Wait counters: always in JSON; in text only once something waited. */
+static void em_stat(struct em *e, const char *k, const struct mproc_waitstat *s)
+{
+	if (!e->json && s->contended == 0 && s->sleeps == 0)
+		return;
+	em_obj(e, k);
+	em_u64(e, "contended", s->contended);
+	em_u64(e, "sleeps", s->sleeps);
+	em_u64(e, "wakeups", s->wakeups);
+	em_u64(e, "timeouts", s->timeouts);
+	em_end(e);
+}
+
 static void em_lock(struct em *e, const char *k, const struct mproc_lock_info *l, bool rlock)
 {
 	if (k)
@@ -187,6 +201,7 @@ static void em_lock(struct em *e, const char *k, const struct mproc_lock_info *l
 		em_u64(e, "depth", l->depth);
 		em_u64(e, "owner_tid", l->owner_tid);
 	}
+	em_stat(e, "waits", &l->stat);
 	if (k)
 		em_end(e);
 }
@@ -203,6 +218,10 @@ static void em_ring(struct em *e, const char *k, const struct mproc_ring_info *r
 	em_bool(e, "writer_waiting", r->writer_waiting);
 	if (r->watched || e->json)
 		em_bool(e, "watched", r->watched);
+	em_u64(e, "bytes_in", r->bytes_in);
+	em_u64(e, "bytes_out", r->bytes_out);
+	em_stat(e, "recv_waits", &r->recv_stat);
+	em_stat(e, "send_waits", &r->send_stat);
 	if (k)
 		em_end(e);
 }
@@ -220,6 +239,7 @@ static void pr_sem(struct em *e, const struct mproc_obj_info *o)
 	if (o->u.sem.bound >= 0 || e->json)
 		em_i64(e, "bound", o->u.sem.bound);
 	em_u64(e, "waiters", o->u.sem.waiters);
+	em_stat(e, "waits", &o->u.sem.stat);
 }
 
 static void pr_event(struct em *e, const struct mproc_obj_info *o)
@@ -227,12 +247,14 @@ static void pr_event(struct em *e, const struct mproc_obj_info *o)
 	em_bool(e, "set", o->u.event.set);
 	em_bool(e, "waiters", o->u.event.waiters);
 	em_u64(e, "generation", o->u.event.generation);
+	em_stat(e, "waits", &o->u.event.stat);
 }
 
 static void pr_cond(struct em *e, const struct mproc_obj_info *o)
 {
 	em_str(e, "kind", o->u.cond.kind == MPROC_COND_LOCK ? "lock" : "rlock");
 	em_u64(e, "waiters", o->u.cond.waiters);
+	em_stat(e, "waits", &o->u.cond.stat);
 	em_lock(e, "lock", &o->u.cond.lock, o->u.cond.kind != MPROC_COND_LOCK);
 }
 
@@ -243,6 +265,7 @@ static void pr_barrier(struct em *e, const struct mproc_obj_info *o)
 	em_bool(e, "broken", o->u.barrier.broken);
 	em_bool(e, "sleepers", o->u.barrier.waiters);
 	em_u64(e, "generation", o->u.barrier.generation);
+	em_stat(e, "waits", &o->u.barrier.stat);
 	em_lock(e, "lock", &o->u.barrier.lock, false);
 }
 
@@ -300,6 +323,10 @@ static void pr_queue(struct em *e, const struct mproc_obj_info *o)
 		em_bool(e, "simple", o->u.queue.simple);
 	if (o->u.queue.joinable || e->json)
 		em_i64(e, "unfinished", o->u.queue.unfinished);
+	em_u64(e, "puts", o->u.queue.puts);
+	em_u64(e, "gets", o->u.queue.gets);
+	em_stat(e, "get_waits", &o->u.queue.get_stat);
+	em_stat(e, "put_waits", &o->u.queue.put_stat);
 }
 
 static void pr_mpmc(struct em *e, const struct mproc_obj_info *o)
@@ -313,9 +340,89 @@ static void pr_mpmc(struct em *e, const struct mproc_obj_info *o)
 	em_bool(e, "closed", o->u.mpmc.closed);
 	if (o->u.mpmc.watched || e->json)
 		em_bool(e, "watched", o->u.mpmc.watched);
+	em_u64(e, "put_slots", o->u.mpmc.put_slots);
+	em_u64(e, "got_slots", o->u.mpmc.got_slots);
+	em_stat(e, "get_waits", &o->u.mpmc.get_stat);
+	em_stat(e, "put_waits", &o->u.mpmc.put_stat);
 }
 
-/* The Pool's printer goes here with its inspector (runtime/inspect.c). */
+static const char *pool_state_word(uint32_t s)
+{
+	switch (s) {
+	case MPROC_POOL_STATE_RUN: return "running";
+	case MPROC_POOL_STATE_CLOSED: return "closed";
+	case MPROC_POOL_STATE_TERMINATED: return "terminated";
+	default: return "stopping";
+	}
+}
+
+/* Most workers listed one by one (the summary counts them all). */
+#define POOL_SHOW_MAX 256u
+
+static void em_pool_worker(struct em *e, unsigned i, const struct mproc_pool_worker_info *w)
+{
+	static const char *const cur[] = {"idle", "task", "job"};
+	if (e->json)
+		em_obj(e, NULL);
+	else
+		fprintf(e->f, "\n      worker %-3u ", i);
+	e->first[e->depth] = true;
+	em_i64(e, "pid", w->pid);
+	em_str(e, "alive", alive_word(w->alive));
+	em_str(e, "running", cur[w->current <= MPROC_POOL_CUR_JOB ? w->current : 0]);
+	if (w->current != MPROC_POOL_CUR_IDLE || e->json)
+		em_u64(e, "slot", w->current_ref);
+	em_bool(e, "parked", w->parked);
+	if (w->retiring || e->json)
+		em_bool(e, "retiring", w->retiring);
+	em_u64(e, "deque", w->deque_depth);
+	em_u64(e, "tasks", w->tasks);
+	em_u64(e, "chunks", w->chunks);
+	em_u64(e, "steals", w->steals);
+	if (e->json)
+		em_end(e);
+}
+
+static void pr_pool_workers(struct em *e, const struct mproc_obj_info *o)
+{
+	static struct mproc_pool_worker_info w[POOL_SHOW_MAX];
+	int n = e->r ? mproc_inspect_pool_workers(e->r, o->name, w, POOL_SHOW_MAX) : 0;
+	if (n <= 0)
+		return;
+	if (e->json)
+		em_open(e, "worker_list", '[');
+	for (unsigned i = 0; i < (unsigned)n && i < POOL_SHOW_MAX; i++)
+		em_pool_worker(e, i, &w[i]);
+	if (e->json)
+		em_close(e, ']');
+	else if ((unsigned)n > POOL_SHOW_MAX)
+		fprintf(e->f, "\n      (%d more workers)", n - (int)POOL_SHOW_MAX);
+}
+
+static void pr_pool(struct em *e, const struct mproc_obj_info *o)
+{
+	em_str(e, "state", pool_state_word(o->u.pool.state));
+	em_u64(e, "workers", o->u.pool.workers);
+	em_u64(e, "alive", o->u.pool.workers_alive);
+	em_u64(e, "busy", o->u.pool.workers_busy);
+	em_u64(e, "parked", o->u.pool.workers_parked);
+	em_u64(e, "tasks_live", o->u.pool.tasks_live);
+	if (o->u.pool.tasks_partial || e->json)
+		em_bool(e, "tasks_partial", o->u.pool.tasks_partial);
+	em_u64(e, "tasks_queued", o->u.pool.tasks_queued);
+	em_u64(e, "injected", o->u.pool.injected);
+	em_u64(e, "deque", o->u.pool.deque_depth);
+	em_u64(e, "jobs", o->u.pool.jobs_active);
+	em_u64(e, "tasks_run", o->u.pool.tasks_run);
+	em_u64(e, "chunks_run", o->u.pool.chunks_run);
+	em_u64(e, "steals", o->u.pool.steals);
+	em_u64(e, "deaths", o->u.pool.deaths);
+	em_u64(e, "replaced", o->u.pool.replaced);
+	em_u64(e, "failed_by_death", o->u.pool.failed_by_death);
+	em_u64(e, "retried", o->u.pool.retried);
+	pr_pool_workers(e, o);
+}
+
 static const struct printer {
 	uint32_t type;
 	void (*print)(struct em *e, const struct mproc_obj_info *o);
@@ -326,6 +433,7 @@ static const struct printer {
 	{MPROC_TYPE_VALUE, pr_value},	  {MPROC_TYPE_ARRAY, pr_value},
 	{MPROC_TYPE_RING, pr_ring},	  {MPROC_TYPE_PIPE, pr_pipe},
 	{MPROC_TYPE_QUEUE, pr_queue},	  {MPROC_TYPE_MPMC, pr_mpmc},
+	{MPROC_TYPE_POOL, pr_pool},
 };
 
 static void print_state(struct em *e, const struct mproc_obj_info *o)
@@ -451,6 +559,7 @@ static int show_region(struct em *e, const char *name, struct mproc_region *r)
 {
 	struct mproc_region_info ri;
 	struct region_view v = {.e = e};
+	e->r = r;
 	int rc = mproc_inspect_region(r, &ri);
 	if (rc < 0) {
 		fprintf(stderr, "mproc-stat: %s: %s\n", name, strerror(-rc));

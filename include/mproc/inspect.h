@@ -21,6 +21,7 @@
 #define MPROC_INSPECT_H
 
 #include <mproc/common.h>
+#include <mproc/wait.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -44,6 +45,7 @@ struct mproc_lock_info {
 	bool inconsistent;	/* taken over from a dead holder, not yet repaired */
 	uint32_t depth;		/* RLock recursion depth (0 for a Lock) */
 	uint32_t owner_tid;	/* RLock: the owning thread's tid */
+	struct mproc_waitstat stat;	/* acquires that waited (mproc/wait.h) */
 };
 
 /* One direction of a ring (a Ring, or one direction of a Pipe). */
@@ -53,6 +55,9 @@ struct mproc_ring_info {
 	bool writer_closed, reader_closed;
 	bool reader_waiting, writer_waiting;
 	bool watched;		/* a reader asked for a readiness fd */
+	uint64_t bytes_in, bytes_out;	/* ever written / read, headers included */
+	struct mproc_waitstat recv_stat;	/* receives that found it empty */
+	struct mproc_waitstat send_stat;	/* sends that found it full */
 };
 
 struct mproc_obj_info {
@@ -71,16 +76,19 @@ struct mproc_obj_info {
 			int64_t value;
 			int64_t bound;			/* BoundedSemaphore's bound, -1 unbounded */
 			uint32_t waiters;
+			struct mproc_waitstat stat;	/* acquires that found it 0 */
 		} sem;
 		struct {
 			bool set;
 			bool waiters;			/* someone sleeps in wait() */
 			uint32_t generation;		/* sets so far (mod 2^30) */
+			struct mproc_waitstat stat;	/* waits that found it clear */
 		} event;
 		struct {
 			struct mproc_lock_info lock;
 			uint32_t kind;			/* MPROC_COND_RLOCK / _LOCK */
 			uint32_t waiters;		/* in wait() */
+			struct mproc_waitstat stat;	/* wait() calls and their sleeps */
 		} cond;
 		struct {
 			struct mproc_lock_info lock;
@@ -89,6 +97,7 @@ struct mproc_obj_info {
 			uint32_t generation;
 			bool broken;
 			bool waiters;			/* someone sleeps */
+			struct mproc_waitstat stat;	/* arrivals that waited */
 		} barrier;
 		struct {
 			struct mproc_lock_info lock;
@@ -122,6 +131,9 @@ struct mproc_obj_info {
 			uint32_t in_flight;		/* slots a put or get is working on */
 			uint32_t getters_waiting, putters_waiting;
 			int64_t unfinished;		/* JoinableQueue: puts not task_done'd, else -1 */
+			uint64_t puts, gets;		/* items ever put / taken (positions) */
+			struct mproc_waitstat get_stat;	/* gets that found it empty */
+			struct mproc_waitstat put_stat;	/* puts that found it full */
 		} queue;
 		struct {
 			uint32_t nslots, slot_bytes;
@@ -129,12 +141,51 @@ struct mproc_obj_info {
 			uint64_t used_slots;		/* reserved or unread (approximate) */
 			bool closed, watched;
 			uint32_t getters_waiting, putters_waiting;
+			uint64_t put_slots, got_slots;	/* slots ever reserved / read (positions) */
+			struct mproc_waitstat get_stat;	/* gets that found it empty */
+			struct mproc_waitstat put_stat;	/* puts that found it full */
 		} mpmc;					/* MPROC_TYPE_MPMC (mproc/mpmc.h) */
-		/* Room for the types to come (the Pool) without changing the
-		 * struct's size. */
+		struct {
+			uint32_t workers;		/* configured */
+			uint32_t workers_alive;		/* with a live pid now */
+			uint32_t workers_busy;		/* running a task or a map chunk */
+			uint32_t workers_parked;	/* asleep, waiting for work */
+			uint32_t state;			/* MPROC_POOL_STATE_* */
+			uint32_t task_slots;		/* task records */
+			uint32_t tasks_live;		/* records in use (queued, running, unread) */
+			uint32_t tasks_queued;		/* records waiting for a worker */
+			uint32_t jobs_active;		/* map jobs in progress */
+			bool tasks_partial;		/* too many records: counted the first 65536 */
+			uint64_t injected;		/* owner submissions not yet taken */
+			uint64_t deque_depth;		/* subtasks in the workers' deques */
+			/* mproc_pool_stats' counters, as the shared memory has them */
+			uint64_t tasks_run, chunks_run, steals;
+			uint64_t deaths, replaced, failed_by_death, retried;
+		} pool;					/* MPROC_TYPE_POOL (mproc/pool.h) */
+		/* Room for the types to come without changing the struct's size. */
 		uint8_t reserved[512];
 	} u;
 };
+
+enum {
+	MPROC_POOL_STATE_RUN = 1,		/* taking work */
+	MPROC_POOL_STATE_CLOSED = 2,		/* close(): finishing what it has */
+	MPROC_POOL_STATE_TERMINATED = 3,	/* terminate(): failing what is left */
+	MPROC_POOL_STATE_STOPPING = 4,		/* join/destroy: workers exiting */
+};
+
+/* One pool worker (mproc_inspect_pool_workers). */
+struct mproc_pool_worker_info {
+	pid_t pid;		/* 0 while it is being replaced */
+	int alive;		/* 1 alive, 0 gone, -1 cannot tell (see below) */
+	bool parked;		/* asleep, waiting for work */
+	bool retiring;		/* leaving after maxtasksperchild */
+	uint8_t current;	/* MPROC_POOL_CUR_*: what it runs now */
+	uint64_t current_ref;	/* the task or job slot it runs */
+	uint64_t deque_depth;	/* subtasks queued on its deque */
+	uint64_t tasks, chunks, steals;	/* what it ran and stole so far */
+};
+enum { MPROC_POOL_CUR_IDLE = 0, MPROC_POOL_CUR_TASK = 1, MPROC_POOL_CUR_JOB = 2 };
 
 /* The region as a whole. */
 struct mproc_region_info {
@@ -167,6 +218,17 @@ int mproc_inspect_object(const struct mproc_region *r, const char *name,
  * value if it is non-zero. */
 int mproc_inspect_objects(const struct mproc_region *r,
 			  int (*fn)(const struct mproc_obj_info *info, void *arg), void *arg);
+
+/*
+ * The workers of the pool called name: fills up to n entries of w (w may be
+ * NULL when n is 0) and returns the pool's worker count (which may exceed
+ * n), or -ENOENT, -EINVAL (not a pool), -EBADMSG (its header is corrupt).
+ * A worker's liveness is read from /proc by its pid: a pid the kernel has
+ * since reused reads as alive (the pool's owner, not the inspector, keeps
+ * pidfds that cannot be fooled).
+ */
+int mproc_inspect_pool_workers(const struct mproc_region *r, const char *name,
+			       struct mproc_pool_worker_info *w, unsigned n);
 
 #ifdef __cplusplus
 }

@@ -71,7 +71,11 @@ struct __attribute__((aligned(64))) mproc_ring {
 	struct mproc_ec space_ec;	/* bumped for a waiting producer */
 	uint32_t watch_pending;		/* a poke is in the fd, unread */
 	struct mproc_spin spin[2];	/* 0: consumer's, 1: producer's */
-	uint32_t pad4[11];
+	/* 0: consumer's waits on an empty ring, 1: producer's on a full one
+	 * (wait.h; slow paths only).  Messages and bytes moved are the free-
+	 * running head and tail themselves. */
+	struct mproc_waitstat stat[2];
+	uint32_t pad4[3];
 	/* capacity bytes of data follow */
 };
 

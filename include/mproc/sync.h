@@ -50,6 +50,7 @@ struct mproc_lock {
 	uint32_t nwait;		/* sleepers: count, woken flag, generation */
 	uint32_t state;		/* MPROC__LOCK_CONSISTENT / _INCONSISTENT */
 	struct mproc_spin spin;
+	struct mproc_waitstat stat;	/* acquires that waited (slow path only) */
 };
 
 #define MPROC__LOCK_DEAD 0x7fffffffu
@@ -134,6 +135,7 @@ struct mproc_sem {
 	uint32_t nwait;
 	uint32_t bound;		/* 0: unbounded; else the BoundedSemaphore's initial value */
 	struct mproc_spin spin;
+	struct mproc_waitstat stat;	/* acquires that waited (slow path only) */
 };
 
 /* -EINVAL for a negative or too large value. */
@@ -184,6 +186,7 @@ static inline int mproc_sem_release(struct mproc_sem *s)
 struct mproc_event {
 	uint32_t word;		/* bit 0 set, bits 1..30 generation, bit 31 waiters */
 	struct mproc_spin spin;
+	struct mproc_waitstat stat;	/* waits that found the flag clear */
 };
 
 int mproc_event_init(struct mproc_event *e);
@@ -207,6 +210,7 @@ struct mproc_cond {
 	uint32_t seq;
 	uint32_t nwait;
 	uint32_t pad;
+	struct mproc_waitstat stat;	/* waits (contended: every wait) */
 };
 
 int mproc_cond_init(struct mproc_cond *c, unsigned kind);
@@ -238,6 +242,7 @@ struct mproc_barrier {
 	uint32_t count;
 	uint32_t word;		/* bit 0 broken, bits 1..30 generation, bit 31 waiters */
 	uint32_t reset_gen;	/* the generation a reset() started */
+	struct mproc_waitstat stat;	/* arrivals that waited for the others */
 };
 
 /* parties >= 1. */

@@ -57,6 +57,22 @@ struct mproc_spin {
 #define MPROC_SPIN_MAX_NS 20000u
 
 /*
+ * Per-object wait counters, kept in shared memory inside the object so that
+ * mproc-stat and mproc_inspect_object() can show them.  Only slow paths
+ * write them (a call that found the object busy, a futex sleep and how it
+ * ended), never the inline fast paths, so they cost nothing there.  The
+ * increments are relaxed atomics: they order nothing, and a reader sees
+ * each counter on its own, possibly a few operations stale.  The values
+ * wrap modulo 2^32.  A library built with -Dcounters=false leaves them 0.
+ */
+struct mproc_waitstat {
+	uint32_t contended;	/* calls that could not complete at once */
+	uint32_t sleeps;	/* futex sleeps entered */
+	uint32_t wakeups;	/* sleeps that ended before their deadline */
+	uint32_t timeouts;	/* sleeps that ended at their deadline */
+};
+
+/*
  * Spins while *word == expected for at most the object's adaptive budget,
  * and not at all when the machine has more runnable threads than usable
  * CPUs or only one CPU is usable.  Returns true when the value changed
