@@ -521,18 +521,20 @@ void mproc_async_release(struct mproc_async *r)
 		free(r);
 		return;
 	}
-	pthread_mutex_lock(&p->mu);
-	if (has_callback(r) && (!r->cb_done || r->in_cb)) {
-		r->released = true;
-		pthread_mutex_unlock(&p->mu);
-		return;
-	}
-	for (struct mproc_async **pp = &p->asyncs; *pp; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
+	if (has_callback(r)) {	/* only those are on the list (list_add) */
+		pthread_mutex_lock(&p->mu);
+		if (!r->cb_done || r->in_cb) {
+			r->released = true;
+			pthread_mutex_unlock(&p->mu);
+			return;
 		}
-	pthread_mutex_unlock(&p->mu);
+		for (struct mproc_async **pp = &p->asyncs; *pp; pp = &(*pp)->next)
+			if (*pp == r) {
+				*pp = r->next;
+				break;
+			}
+		pthread_mutex_unlock(&p->mu);
+	}
 	if (r->is_job)
 		job_release(p, r->ref);
 	else

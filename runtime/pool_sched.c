@@ -167,8 +167,15 @@ int mpi_pool_inject(struct mproc_pool *p, uint64_t ref)
 	uint64_t pos = __atomic_fetch_add(&h->inj_tail, 1, __ATOMIC_RELAXED);
 	struct pool_inj *s = &p->inj[pos & (p->inj_cap - 1)];
 	/* Full: the ring holds twice as many positions as there are task
-	 * slots, so this only waits on re-issued duplicates. */
-	while (pos - __atomic_load_n(&h->inj_head, __ATOMIC_ACQUIRE) >= p->inj_cap) {
+	 * slots, so this only waits on re-issued duplicates.  The head is
+	 * re-read only when our copy says full: the workers' line stays theirs
+	 * (a stale copy is only ever lower: head only grows). */
+	uint64_t hd = __atomic_load_n(&p->inj_head_seen, __ATOMIC_RELAXED);
+	while (pos - hd >= p->inj_cap) {
+		hd = __atomic_load_n(&h->inj_head, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&p->inj_head_seen, hd, __ATOMIC_RELAXED);
+		if (pos - hd < p->inj_cap)
+			break;
 		if (__atomic_load_n(&h->state, __ATOMIC_RELAXED) == POOL_TERMINATED)
 			break;
 		sched_yield();
@@ -178,19 +185,18 @@ int mpi_pool_inject(struct mproc_pool *p, uint64_t ref)
 	return 0;
 }
 
+/* A consumer looks at the slot's seq only, never at the tail: the tail's
+ * line then stays with the producer. */
 bool mpi_pool_inj_take(struct mproc_pool *p, uint32_t worker1, uint64_t *ref)
 {
 	struct pool_hdr *h = p->h;
 	for (int tries = 0; tries < 64; tries++) {
 		uint64_t hd = __atomic_load_n(&h->inj_head, __ATOMIC_ACQUIRE);
-		uint64_t tl = __atomic_load_n(&h->inj_tail, __ATOMIC_RELAXED);
-		if ((int64_t)(tl - hd) <= 0)
-			return false;
 		struct pool_inj *s = &p->inj[hd & (p->inj_cap - 1)];
 		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 		if (seq != hd + 1) {
 			if ((int64_t)(seq - (hd + 1)) < 0)
-				return false;	/* reserved, not yet written */
+				return false;	/* empty, or reserved and not yet written */
 			continue;		/* our head is stale */
 		}
 		uint64_t v = __atomic_load_n(&s->val, __ATOMIC_RELAXED);
@@ -200,6 +206,10 @@ bool mpi_pool_inj_take(struct mproc_pool *p, uint32_t worker1, uint64_t *ref)
 		__atomic_compare_exchange_n(&h->inj_head, &hd, hd + 1, false, __ATOMIC_RELEASE,
 					    __ATOMIC_RELAXED);
 		if (got) {
+			/* More behind it: spread the burst (mpi_pool_wake_more). */
+			const struct pool_inj *nx = &p->inj[(hd + 1) & (p->inj_cap - 1)];
+			if (__atomic_load_n(&nx->seq, __ATOMIC_RELAXED) == hd + 2)
+				mpi_pool_wake_more(p);
 			*ref = v;
 			return true;
 		}
@@ -273,18 +283,61 @@ bool mpi_pool_steal(struct mproc_pool *p, uint32_t victim, uint32_t worker1, uin
 
 /* ---- idle workers ----
  *
- * A worker going idle increments sleepers (a full barrier), then looks for
- * work once more, then sleeps on idle_seq.  A publisher makes its work
- * visible, then (full fence) reads sleepers: either it sees the sleeper and
- * bumps idle_seq + wakes, or the sleeper's last look sees the work.
+ * A worker going idle increments sleepers (a full barrier), reads idle_seq,
+ * clears the wake token (below), then looks for work once more, then sleeps
+ * on idle_seq.  A publisher makes its work visible, then (full fence) reads
+ * sleepers: either it sees the sleeper and bumps idle_seq + wakes, or the
+ * sleeper's last look sees the work.
+ *
+ * The wake token (waking) keeps a burst of submissions from paying one
+ * FUTEX_WAKE each (and the woken worker preempting the submitter each
+ * time): a publisher waking one worker takes the token first, and skips the
+ * wake when it is already taken.  That is safe because every worker clears
+ * the token (seq_cst) before it looks for work, both on entering idle
+ * (after reading idle_seq) and on returning from its sleep: a publisher
+ * that read the token as 1 after publishing, and a worker that clears it
+ * after that 1 was written and then looks, cannot both miss the other's
+ * store (the store-buffering pattern, fences on both sides).  Such a clear
+ * always comes: the taker bumps idle_seq and wakes, so some counted sleeper
+ * either returns from its sleep (woken, or its idle_seq was stale) or read
+ * the bumped idle_seq, in which case its clear is ordered after the token
+ * was taken.  A worker killed holding a wake is covered by the sweep's wake
+ * of all workers.
  */
-void mpi_pool_wake(struct mproc_pool *p, int n)
+void mpi_pool_idle_token_clear(struct mproc_pool *p)
 {
+	__atomic_store_n(&p->h->waking, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Wakes one idle worker (n == 1) or all; returns whether some worker was
+ * asleep (the work then waits for a wake-up, not a spinning worker). */
+bool mpi_pool_wake(struct mproc_pool *p, int n)
+{
+	struct pool_hdr *h = p->h;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&p->h->sleepers, __ATOMIC_RELAXED) == 0)
+	if (__atomic_load_n(&h->sleepers, __ATOMIC_RELAXED) == 0)
+		return false;
+	if (n == 1 && (__atomic_load_n(&h->waking, __ATOMIC_RELAXED) ||
+		       __atomic_exchange_n(&h->waking, 1, __ATOMIC_SEQ_CST)))
+		return true;	/* the worker being woken will see our work */
+	__atomic_fetch_add(&h->idle_seq, 1, __ATOMIC_SEQ_CST);
+	mproc_futex_wake(&h->idle_seq, n);
+	return true;
+}
+
+/* A worker that took work and saw more queued behind it: wake one more
+ * worker, so that a burst taken by one woken worker spreads (the token
+ * passes from worker to worker).  Only for parallelism: the publisher's
+ * own wake already guaranteed that someone looks, so no fence here. */
+void mpi_pool_wake_more(struct mproc_pool *p)
+{
+	struct pool_hdr *h = p->h;
+	if (__atomic_load_n(&h->sleepers, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_load_n(&h->waking, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&h->waking, 1, __ATOMIC_SEQ_CST))
 		return;
-	__atomic_fetch_add(&p->h->idle_seq, 1, __ATOMIC_SEQ_CST);
-	mproc_futex_wake(&p->h->idle_seq, n);
+	__atomic_fetch_add(&h->idle_seq, 1, __ATOMIC_SEQ_CST);
+	mproc_futex_wake(&h->idle_seq, 1);
 }
 
 /* ---- finishing and waiting for a task ---- */

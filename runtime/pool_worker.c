@@ -6,6 +6,7 @@
  */
 #include "pool_int.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -93,24 +94,35 @@ static bool deque_empty(const struct mproc_pool *p, uint32_t w)
 static bool idle(struct mproc_pool *p, uint32_t w)
 {
 	struct pool_hdr *h = p->h;
-	if (!mproc_cpu_oversubscribed()) {
-		int64_t until = mproc_now_ns() + 50 * MPROC_NS_PER_US;
-		do {
+	bool over = mproc_cpu_oversubscribed();
+	int64_t until = mproc_now_ns() + (over ? 10 : 50) * MPROC_NS_PER_US;
+	do {
+		/* Oversubscribed: yield instead of pausing, so that whoever
+		 * waits for this CPU (often the submitter) runs; a few yields
+		 * cost less than a park and a wake-up per burst of tasks. */
+		if (over)
+			sched_yield();
+		else
 			for (int i = 0; i < 32; i++)
 				mpi_cpu_pause();
-			if (mpi_pool_run_one(p, w, 0))
-				return true;
-		} while (mproc_now_ns() < until);
-	}
+		if (mpi_pool_run_one(p, w, 0))
+			return true;
+	} while (mproc_now_ns() < until);
 	__atomic_fetch_add(&h->sleepers, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&p->w[w].parked, 1, __ATOMIC_RELAXED);
 	uint32_t seq = __atomic_load_n(&h->idle_seq, __ATOMIC_SEQ_CST);
+	/* After reading idle_seq, before the last look (see mpi_pool_wake). */
+	mpi_pool_idle_token_clear(p);
 	bool ran = false;
 	uint32_t st = __atomic_load_n(&h->state, __ATOMIC_RELAXED);
 	if (st == POOL_RUN || st == POOL_CLOSED) {
 		ran = mpi_pool_run_one(p, w, 0);
-		if (!ran)
+		if (!ran) {
 			mproc_futex_wait(&h->idle_seq, seq, MPROC_FOREVER);
+			/* Woken (or idle_seq moved): we look next, so the token
+			 * may go to the next publisher, who then wakes another. */
+			mpi_pool_idle_token_clear(p);
+		}
 	}
 	__atomic_store_n(&p->w[w].parked, 0, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&h->sleepers, 1, __ATOMIC_SEQ_CST);
@@ -357,6 +369,8 @@ void mpi_pool_sweep(struct mproc_pool *p, uint32_t w, int err)
 	__atomic_store_n(&wk->bottom, __atomic_load_n(&wk->top, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
 	if (__atomic_exchange_n(&wk->parked, 0, __ATOMIC_RELAXED))
 		__atomic_fetch_sub(&p->h->sleepers, 1, __ATOMIC_SEQ_CST);
+	/* It may have died holding a wake: the wake of all below stands in. */
+	mpi_pool_idle_token_clear(p);
 	__atomic_store_n(&wk->jepoch, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&wk->current, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&wk->pid, 0, __ATOMIC_RELAXED);

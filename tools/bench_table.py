@@ -124,11 +124,21 @@ PAIRS = [
      "Pool(2).map, chunksize 1, vs fork+pipe pool in C", {"target": 0.1}),
     ("mproc/pool/apply_async", "baseline/pool/fork_pipe_map",
      "Pool(2).apply_async vs fork+pipe pool in C", {"target": 0.1}),
+    ("mproc/pool/map_chunksize1", "baseline/pool/fork_pipe_map",
+     "the same, CPU of all processes per task (wall time on a loaded machine is mostly waiting)",
+     {"metric": "cpu_ns_per_op"}),
+    ("mproc/pool/apply_async", "baseline/pool/fork_pipe_map",
+     "the same, CPU of all processes per task", {"metric": "cpu_ns_per_op"}),
     ("mproc/pool/apply_rtt", "python/pool/apply_async", "apply round trip, worker awake, vs Python"),
     ("mproc/pool/apply_rtt", "baseline/pool/fork_pipe_rtt", "apply round trip vs fork+pipe pool"),
     ("mproc/pool/apply_rtt", "baseline/pingpong/cacheline_spin", "apply round trip vs cache-line RTT"),
+    ("mproc/pool/apply_rtt_asleep", "baseline/pool/futex_rtt_asleep",
+     "apply round trip after 2 ms idle vs raw futex, peer asleep as long (medians)",
+     {"metric": "p50_ns", "target": 1.5}),
     ("mproc/pool/apply_rtt_asleep", "baseline/pingpong/futex",
-     "apply round trip, workers asleep, vs raw futex (medians)", {"metric": "p50_ns", "target": 1.5}),
+     "apply round trip after 2 ms idle vs raw futex back to back (medians)", {"metric": "p50_ns"}),
+    ("mproc/idle/pool", "baseline/idle/sem_wait", "CPU of an idle Pool(2) over 2 s: workers + service thread",
+     {"metric": "idle_cpu_pct", "below": 1.0}),
     ("mproc/pool/cpu_map/2w", "mproc/pool/cpu_map/1w",
      "CPU-bound map: 2 workers vs 1 (speed-up = 1/ratio)", {"target": 0.556}),
     ("mproc/pool/fib/2w", "mproc/pool/fib/1w",
@@ -231,7 +241,7 @@ SUFFIX = re.compile(r"/(?:iterations|repeats|min_time|min_warmup_time|threads):[
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 COUNTERS = ("p50_ns", "p99_ns", "p999_ns", "sleeps_per_rt", "wakes_per_rt", "peer_ns_per_op",
             "foreign_cpu_pct", "sleeps_per_op", "first_done_pct", "msg_bytes", "idle_cpu_pct",
-            "idle_cpu_pct_sched", "wakeups_per_s", "cpus_at_end")
+            "idle_cpu_pct_sched", "wakeups_per_s", "cpus_at_end", "cpu_ns_per_op")
 # Other processes' CPU use during a two-process benchmark, in % of one CPU,
 # above which its figure is marked as disturbed.
 FOREIGN_MAX_PCT = 10.0
