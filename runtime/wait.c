@@ -319,7 +319,7 @@ static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
 {
 	(void)ops;
 	long rc = syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	MPI_PROBE3(futex_wake, addr, INT_MAX, rc);
+	MPI_PROBE2(ec_wake, addr, rc);
 }
 
 /*
