@@ -5,6 +5,7 @@
  * calls are in pool_api.c.
  */
 #include "pool_int.h"
+#include "probes.h"
 
 #include <poll.h>
 #include <sched.h>
@@ -98,6 +99,7 @@ static void worker_ended(struct mproc_pool *p, uint32_t i)
 	siginfo_t si = {0};
 	pthread_mutex_lock(&p->mu);
 	int fd = p->pidfds[i];
+	pid_t pid = p->pids[i];
 	p->pidfds[i] = -1;
 	p->pids[i] = 0;
 	pthread_mutex_unlock(&p->mu);
@@ -107,11 +109,14 @@ static void worker_ended(struct mproc_pool *p, uint32_t i)
 	bool retired = si.si_code == CLD_EXITED && si.si_status == 0 &&
 		       __atomic_load_n(&p->w[i].state, __ATOMIC_ACQUIRE) == W_RETIRING;
 	bool stopping = st == POOL_TERMINATED || st == POOL_STOP;
-	if (!retired && !stopping)
+	if (!retired && !stopping) {
 		__atomic_fetch_add(&p->h->deaths, 1, __ATOMIC_RELAXED);
+		MPI_PROBE2(pool_worker_died, i, pid);
+	}
 	mpi_pool_sweep(p, i, st == POOL_TERMINATED ? -ECANCELED : -EOWNERDEAD);
 	if (!stopping && !p->svc_stop && start_worker(p, i) == 0) {
 		__atomic_fetch_add(&p->h->replaced, 1, __ATOMIC_RELAXED);
+		MPI_PROBE2(pool_worker_replaced, i, p->pids[i]);
 		return;
 	}
 	/* Not replaced: one fewer; terminate's cancel runs after the last. */
@@ -443,7 +448,7 @@ static int drain(struct mproc_pool *p, int64_t deadline)
 		uint32_t st = sw_state(sw);
 		if (st != T_QUEUED && st != T_RUNNING)
 			continue;
-		int rc = mpi_pool_wait_task(p, tref(i, sw_gen(sw)), deadline, NULL);
+		int rc = mpi_pool_wait_task(p, tref(i, sw_gen(sw)), deadline, NULL, true);
 		if (rc == -ETIMEDOUT)
 			return rc;
 	}

@@ -47,8 +47,9 @@ static int alloc_slot(struct mproc_pool *p, uint32_t *idx)
 	}
 }
 
+/* *woke: a parked worker had to be woken for it (or is being woken). */
 static int submit(struct mproc_pool *p, mproc_task_fn fn, const void *in, size_t len,
-		  uint32_t flags, uint64_t *ref)
+		  uint32_t flags, uint64_t *ref, bool *woke)
 {
 	int rc = usable(p);
 	if (rc)
@@ -65,7 +66,7 @@ static int submit(struct mproc_pool *p, mproc_task_fn fn, const void *in, size_t
 	}
 	*ref = tref(idx, sw_gen(__atomic_load_n(&t->sw, __ATOMIC_RELAXED)));
 	mpi_pool_inject(p, *ref);
-	mpi_pool_wake(p, 1);
+	*woke = mpi_pool_wake(p, 1);
 	return 0;
 }
 
@@ -93,10 +94,14 @@ int mproc_pool_apply(struct mproc_pool *p, mproc_task_fn fn, const void *in, siz
 		     void *out, size_t cap, size_t *out_len)
 {
 	uint64_t ref;
-	int rc = submit(p, fn, in, len, 0, &ref);
+	bool woke;
+	int rc = submit(p, fn, in, len, 0, &ref, &woke);
 	if (rc)
 		return rc;
-	if ((rc = mpi_pool_wait_task(p, ref, MPROC_FOREVER, NULL)))
+	/* All workers were asleep: the result is a wake-up away, sleep now
+	 * (as a raw futex ping-pong does) rather than spin on the CPU the
+	 * woken worker may need. */
+	if ((rc = mpi_pool_wait_task(p, ref, MPROC_FOREVER, NULL, !woke)))
 		return rc;
 	struct pool_task *t = mpi_pool_task(p, ref);
 	rc = task_result(p, t, out, cap, out_len);
@@ -138,7 +143,8 @@ int mproc_pool_apply_async(struct mproc_pool *p, mproc_task_fn fn, const void *i
 		return -ENOMEM;
 	bool cb = opts && (opts->callback || opts->error_callback);
 	uint32_t flags = (cb ? TF_NOTIFY : 0) | (opts && (opts->flags & MPROC_TASK_RETRY) ? TF_RETRY : 0);
-	int rc = submit(p, fn, in, len, flags, &r->ref);
+	bool woke;
+	int rc = submit(p, fn, in, len, flags, &r->ref, &woke);
 	if (rc) {
 		free(r);
 		return rc;
@@ -437,7 +443,7 @@ int mproc_async_wait(struct mproc_async *r, int64_t timeout_ns)
 		return 0;	/* pairs with the release in collect */
 	int64_t deadline = mproc_deadline(timeout_ns);
 	return r->is_job ? mpi_pool_job_wait(r->pool, r->ref, deadline)
-			 : mpi_pool_wait_task(r->pool, r->ref, deadline, NULL);
+			 : mpi_pool_wait_task(r->pool, r->ref, deadline, NULL, true);
 }
 
 /* map_async: copy the outputs once (get and the service thread both come

@@ -251,7 +251,7 @@ void mpi_pool_wake_more(struct mproc_pool *p);
 void mpi_pool_idle_token_clear(struct mproc_pool *p);
 void mpi_pool_finish(struct mproc_pool *p, struct pool_task *t, uint32_t state, int err);
 int mpi_pool_wait_task(struct mproc_pool *p, uint64_t ref, int64_t deadline,
-		       struct mproc_task *helper);
+		       struct mproc_task *helper, bool spin);
 struct pool_task *mpi_pool_task(const struct mproc_pool *p, uint64_t ref);
 const void *mpi_pool_task_output(const struct mproc_pool *p, const struct pool_task *t,
 				 size_t *len);

@@ -391,10 +391,13 @@ const void *mpi_pool_task_output(const struct mproc_pool *p, const struct pool_t
  * flag and wakes).  A worker waiting for a subtask (helper != NULL) runs
  * other work meanwhile and sleeps only in short naps, since the work that
  * would unblock it may appear on a queue rather than finish the task.
+ * spin false: sleep at once (the task waits for a parked worker's wake-up,
+ * and on a machine with few CPUs our spinning would hold the CPU that
+ * worker is woken onto).
  * 0, -ETIMEDOUT, or -EBADMSG when the reference went stale under us.
  */
 int mpi_pool_wait_task(struct mproc_pool *p, uint64_t ref, int64_t deadline,
-		       struct mproc_task *helper)
+		       struct mproc_task *helper, bool spin)
 {
 	struct pool_task *t = mpi_pool_task(p, ref);
 	if (!t)
@@ -416,7 +419,7 @@ int mpi_pool_wait_task(struct mproc_pool *p, uint64_t ref, int64_t deadline,
 			return -ETIMEDOUT;
 		uint32_t low = (uint32_t)w;
 		if (!(low & TF_WAITERS)) {
-			if (mproc_spin_while_eq((uint32_t *)&t->sw, low, NULL))
+			if (spin && mproc_spin_while_eq((uint32_t *)&t->sw, low, NULL))
 				continue;
 			if (!__atomic_compare_exchange_n(&t->sw, &w, w | TF_WAITERS, false,
 							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))

@@ -5,6 +5,7 @@
  * left behind.
  */
 #include "pool_int.h"
+#include "probes.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ bool mpi_pool_run_one(struct mproc_pool *p, uint32_t w, int depth)
 		while (mpi_pool_steal(p, v, me, &ref))
 			if (mpi_pool_claim(p, ref, me)) {
 				p->w[w].steals++;
+				MPI_PROBE2(pool_steal, w, v);
 				run_task(p, w, ref, depth);
 				return true;
 			}
@@ -248,7 +250,7 @@ int mproc_task_join(struct mproc_task *t, struct mproc_subtask *st, void *out, s
 	struct pool_task *rec = mpi_pool_task(p, st->ref);
 	if (!rec || __atomic_load_n(&rec->home, __ATOMIC_RELAXED) != (uint32_t)p->self + 1)
 		return -EINVAL;		/* not a subtask of this worker */
-	int rc = mpi_pool_wait_task(p, st->ref, MPROC_FOREVER, t);
+	int rc = mpi_pool_wait_task(p, st->ref, MPROC_FOREVER, t, true);
 	if (rc)
 		return rc;
 	uint64_t w = __atomic_load_n(&rec->sw, __ATOMIC_ACQUIRE);
@@ -300,6 +302,8 @@ static void sweep_tasks(struct mproc_pool *p, uint32_t w, int err)
 				continue;
 			}
 			__atomic_fetch_add(&p->h->failed_by_death, err == -EOWNERDEAD, __ATOMIC_RELAXED);
+			if (err == -EOWNERDEAD)
+				MPI_PROBE2(pool_task_failed_by_death, w, tref(i, sw_gen(sw)));
 			mpi_pool_finish(p, t, T_FAILED, err);
 			continue;
 		}
@@ -339,6 +343,8 @@ static void sweep_jobs(struct mproc_pool *p, uint32_t w, int err)
 					s = C_PENDING;
 				} else {
 					__atomic_fetch_add(&p->h->failed_by_death, err == -EOWNERDEAD, __ATOMIC_RELAXED);
+					if (err == -EOWNERDEAD)	/* a map chunk: no task */
+						MPI_PROBE2(pool_task_failed_by_death, w, 0);
 					mpi_pool_chunk_end(p, j, c, C_FAILED, err);
 					continue;
 				}
