@@ -114,9 +114,12 @@ int main(int argc, char **argv)
 				   chunksize, &cb, &result));
 	CHECK(mproc_pool_close(pool));
 	CHECK(mproc_pool_join(pool, MPROC_FOREVER));
-	/* Python's join() waits for the callback too; here it runs in the
-	 * pool's service thread, perhaps just after: wait for it. */
-	mproc_event_wait(callback_done, MPROC_FOREVER);
+	/* As Python's join(), mproc_pool_join waited for the callback (the
+	 * pool's service thread runs it): it has run by now. */
+	if (mproc_event_wait(callback_done, 0) != 1) {
+		fprintf(stderr, "join returned before the callback ran\n");
+		return 1;
+	}
 	CHECK(mproc_async_get(result, NULL, 0, NULL, 0));
 	mproc_async_release(result);
 	mproc_pool_destroy(pool);
