@@ -68,8 +68,8 @@
  *   K2  job_view's bounds (n <= 2^40, sizes <= 2^30) let n * size wrap, so
  *       a short array validates and items are read and written outside it;
  *   K3  mpi_pool_inject waits, forever, for inj_head to come within
- *       inj_cap of its position: a peer moving inj_head or inj_tail wedges
- *       every submit and the service thread's sweep;
+ *       inj_cap of its position: a peer moving inj_tail ahead (or inj_head
+ *       back) wedges every submit and the service thread's sweep;
  *   K4  the service thread hands an apply callback (NULL, len > 0) when the
  *       record says a long output is inline (mpi_pool_task_output's NULL
  *       is not checked, as task_result checks it);
@@ -781,7 +781,7 @@ static void op_bad_hdr(struct in *s)
 	case 5: w32(&h->idle_seq, hval(s, h->idle_seq)); break;
 	case 6: w32(&h->free_waiters, hval(s, h->free_waiters)); break;
 	case 7: w32(&h->state, take8(s) % 6); break;
-	case 8: w32(&h->nworkers, hval(s, h->nworkers)); break;
+	case 8: w32(&h->waking, take8(s)); break;
 	case 9: w32(&h->ntasks, hval(s, h->ntasks)); break;
 	case 10: w64(&h->deaths, hval(s, h->deaths)); break;
 	default: w64(&h->magic, hval(s, h->magic)); break;
@@ -908,6 +908,7 @@ static void views(unsigned g)
 	O.closed = O.terminated = O.joined = O.svc_started = false;
 	O.asyncs = NULL;
 	O.cursor = 0;
+	O.inj_head_seen = 0;	/* process-local: as a fresh owner's */
 	O.depth = 0;
 	pthread_mutex_init(&O.mu, NULL);
 	W = O;
