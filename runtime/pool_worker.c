@@ -343,8 +343,8 @@ static void sweep_jobs(struct mproc_pool *p, uint32_t w, int err)
 					s = C_PENDING;
 				} else {
 					__atomic_fetch_add(&p->h->failed_by_death, err == -EOWNERDEAD, __ATOMIC_RELAXED);
-					if (err == -EOWNERDEAD)	/* a map chunk: no task */
-						MPI_PROBE2(pool_task_failed_by_death, w, 0);
+					if (err == -EOWNERDEAD)	/* probe names: one site each */
+						MPI_PROBE2(pool_chunk_failed_by_death, w, c);
 					mpi_pool_chunk_end(p, j, c, C_FAILED, err);
 					continue;
 				}

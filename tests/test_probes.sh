@@ -16,7 +16,10 @@ lib=$1
 [ "$2" = 1 ] || { echo "built without <sys/sdt.h>: no probes"; exit 77; }
 command -v readelf >/dev/null || { echo "readelf missing (binutils)"; exit 77; }
 
-want="futex_wait futex_woke futex_wake ec_wake ring_wait_full ring_wait_empty"
+want="futex_wait futex_woke futex_wake ec_wake ring_wait_full ring_wait_empty
+	pool_steal pool_worker_died pool_worker_replaced pool_task_failed_by_death
+	pool_chunk_failed_by_death"
+want=$(echo $want)	# one line, single spaces
 
 found=$(readelf -n "$lib" | awk '
 	/Provider:/ { prov = $2 }
