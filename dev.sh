@@ -5,6 +5,8 @@
 #   ./dev.sh test  [-Dopt=val...] [meson test args...]   build/        the test suite
 #   ./dev.sh bench [-Dopt=val...] [benchmark args...]    build/        benchmarks -> build/bench.json + ratio table
 #                                                                      + charts in build/bench-plots/
+#   ./dev.sh bench-counters [bench_counters.py args...]  build-cnt-on/, build-cnt-off/
+#                                                                      wait counters on vs off (release builds)
 #   ./dev.sh asan  [-Dopt=val...] [meson test args...]   build-asan/   the suite under ASan+UBSan
 #   ./dev.sh tsan  [-Dopt=val...] [meson test args...]   build-tsan/   the suite under TSan (clang)
 #   ./dev.sh fuzz  [-Dopt=val...] [libFuzzer args...]    build-fuzz/   every fuzz target for $FUZZ_SECONDS (60) each
@@ -205,6 +207,17 @@ bench)
 	log "python3 tools/bench_plot.py --out build/bench-plots build/bench.json build/python-mp.json"
 	python3 tools/bench_plot.py --out build/bench-plots build/bench.json build/python-mp.json ||
 		log "no charts (see the message above); the table stands"
+	;;
+bench-counters)
+	# The same benchmarks from a default build and from one with the wait
+	# counters compiled out (docs/perf.md), run alternately.
+	ensure_pkgs "${BASE_PKGS[@]}"
+	configure build-cnt-on -Dbench=true -Dtests=false --buildtype=release
+	configure build-cnt-off -Dbench=true -Dtests=false --buildtype=release -Dcounters=false
+	build build-cnt-on
+	build build-cnt-off
+	python3 tools/bench_counters.py build-cnt-on/bench/mproc-bench build-cnt-off/bench/mproc-bench \
+		${REST_ARGS[@]+"${REST_ARGS[@]}"}
 	;;
 asan)
 	ensure_pkgs "${BASE_PKGS[@]}" "${CLANG_RT_PKGS[@]}"
