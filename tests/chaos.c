@@ -47,8 +47,18 @@
  * operation), messages checked, ledger and value operations, recoveries
  * and violations; the exit status is 0 only with no violation.
  *
- * Adding a participant kind (the Pool's tasks, say) means one more row in
- * `kinds`: its count, body, death accounting and final check.
+ *   - Pool: an owner process keeps a Pool of 2 workers busy with batches
+ *     of apply_async tasks and a map_async job whose results are a
+ *     checksum of their input; the killer SIGKILLs the pool's workers too
+ *     (by pid, checked to be the owner's children, through a pidfd), and
+ *     the owner itself.  Every task and map item the owner waits for ends
+ *     within the bound with the right result or -EOWNERDEAD (with
+ *     MPROC_TASK_RETRY: usually the right result after a rerun), never a
+ *     wrong one; a killed owner's workers die with it (they are daemons),
+ *     and its replacement makes a new pool.
+ *
+ * Adding a participant kind means one more row in `kinds`: its count,
+ * body, death accounting and final check.
  */
 #include "harness.h"
 
@@ -57,13 +67,14 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- the shared book (an anonymous shared mapping, not the region) ---- */
 
-enum { PH_IDLE, PH_SEND, PH_RECV, PH_CS };
+enum { PH_IDLE, PH_SEND, PH_RECV, PH_CS, PH_POOL };
 
 struct part {
 	int kind, index;	/* row in kinds[], index within the kind */
@@ -77,6 +88,7 @@ struct part {
 	uint64_t attempt;	/* writers: the one in flight */
 	uint64_t ops;		/* completed operations, all incarnations */
 	uint64_t kills, kills_in_op;
+	int32_t wpid[2];	/* pool owners: their workers' pids, 0 unknown */
 };
 
 #define MAXPARTS 32
@@ -102,6 +114,9 @@ struct book {
 	/* ledger and value */
 	uint64_t ledger_ops, ledger_recover, ledger_rollback, ledger_timeouts;
 	uint64_t value_ops, value_recover, value_timeouts;
+	/* pool */
+	uint64_t pool_tasks, pool_items, pool_ok, pool_dead, pool_wrong, pool_hung;
+	uint64_t pool_retried, pool_deaths, pool_wkills, pool_orphans;
 	uint64_t seen[NSTREAMS][MAXSEQ / 64];
 	uint64_t amb[NSTREAMS][MAXSEQ / 64];
 };
@@ -473,6 +488,171 @@ static int run_value(struct part *p)
 	return 0;
 }
 
+/* ---- pool tasks ---- */
+
+#define POOL_WORKERS 2
+#define POOL_BATCH 6		/* apply_async tasks per batch, plus one map */
+#define POOL_ITEMS 24		/* map items of POOL_ITEM bytes */
+#define POOL_ITEM 16
+#define POOL_ITEM_ROUNDS 2048
+
+/* A task's input: a seed and a length; its result: the checksum of the
+ * bytes the seed makes, computed `rounds` times over (so that kills land
+ * inside tasks too). */
+struct pool_in {
+	uint64_t seed;
+	uint32_t len, rounds;
+};
+
+static uint64_t pool_sum(uint64_t seed, uint32_t len, uint32_t rounds)
+{
+	uint64_t h = 0;
+	for (uint32_t r = 0; r < rounds; r++)
+		for (uint32_t i = 0; i < len; i++)
+			h = (h ^ (uint8_t)(seed * 131 + i * 7 + r)) * 0x100000001b3ull + seed;
+	return h;
+}
+
+static int pool_task(struct mproc_task *t, const void *in, size_t len)
+{
+	struct pool_in a;
+	if (len != sizeof a)
+		return -EINVAL;
+	memcpy(&a, in, sizeof a);
+	uint64_t h = pool_sum(a.seed, a.len, a.rounds);
+	return mproc_task_return(t, &h, sizeof h);
+}
+
+/* A map item: POOL_ITEM bytes in, their checksum out. */
+static int pool_item(struct mproc_task *t, const void *in, size_t len)
+{
+	uint64_t seed;
+	if (len != POOL_ITEM)
+		return -EINVAL;
+	memcpy(&seed, in, sizeof seed);
+	uint64_t h = pool_sum(seed, 64, POOL_ITEM_ROUNDS);
+	return mproc_task_return(t, &h, sizeof h);
+}
+
+static void pool_publish(struct part *p, struct mproc_pool *pool)
+{
+	for (unsigned i = 0; i < POOL_WORKERS; i++) {
+		int pid = mproc_pool_worker_pid(pool, i);
+		__atomic_store_n(&p->wpid[i], pid > 0 ? pid : 0, __ATOMIC_RELAXED);
+	}
+}
+
+/* The result of one waited-for unit: right, failed by a death, or a
+ * violation (a wrong result, hung, another code). */
+static void pool_outcome(const char *what, int rc, bool wrong)
+{
+	if (wrong) {
+		__atomic_fetch_add(&B->pool_wrong, 1, __ATOMIC_RELAXED);
+		violation("pool: %s returned a wrong result (code %d)", what, rc);
+	} else if (rc == 0) {
+		__atomic_fetch_add(&B->pool_ok, 1, __ATOMIC_RELAXED);
+	} else if (rc == -EOWNERDEAD) {
+		__atomic_fetch_add(&B->pool_dead, 1, __ATOMIC_RELAXED);
+	} else if (rc == -ETIMEDOUT) {
+		__atomic_fetch_add(&B->pool_hung, 1, __ATOMIC_RELAXED);
+		violation("pool: %s did not end within %lld ms", what,
+			  (long long)(stuck_ns / 2 / MPROC_NS_PER_MS));
+	} else {
+		violation("pool: %s returned %d", what, rc);
+	}
+}
+
+/* Waits for a map and checks every item: its checksum, or zeros when the
+ * map failed (the items of a dead worker's chunk, an 8-byte store each:
+ * all or nothing). */
+static void pool_map_check(struct mproc_async *r, const uint64_t *seeds, const uint64_t *out)
+{
+	int rc = mproc_async_get(r, NULL, 0, NULL, stuck_ns / 2);
+	bool wrong = false;
+	for (int i = 0; i < POOL_ITEMS && (rc == 0 || rc == -EOWNERDEAD); i++) {
+		uint64_t want = pool_sum(seeds[2 * i], 64, POOL_ITEM_ROUNDS);
+		if (out[i] != want && !(rc == -EOWNERDEAD && out[i] == 0))
+			wrong = true;
+	}
+	pool_outcome("a map", rc, wrong);
+	__atomic_fetch_add(&B->pool_items, POOL_ITEMS, __ATOMIC_RELAXED);
+}
+
+/* One batch: tasks (half of them with MPROC_TASK_RETRY) and a map, all in
+ * flight at once, then every result checked. */
+static int pool_batch(struct part *p, struct mproc_pool *pool, uint64_t *rs)
+{
+	struct mproc_async *r[POOL_BATCH], *m = NULL;
+	struct pool_in in[POOL_BATCH];
+	uint64_t seeds[2 * POOL_ITEMS], out[POOL_ITEMS];
+	for (int i = 0; i < 2 * POOL_ITEMS; i++)
+		seeds[i] = rnd(rs);
+	for (int i = 0; i < POOL_BATCH; i++) {
+		/* 1-10 ms of work on this VM: most kills land inside tasks */
+		in[i] = (struct pool_in){rnd(rs), 16 + (uint32_t)(rnd(rs) % 256),
+					 640 + (uint32_t)(rnd(rs) % 5120)};
+		struct mproc_async_opts o = {.flags = i % 2 ? MPROC_TASK_RETRY : 0};
+		int rc = mproc_pool_apply_async(pool, pool_task, &in[i], sizeof in[i], &o, &r[i]);
+		if (rc) {
+			violation("pool: apply_async returned %d", rc);
+			return 1;
+		}
+	}
+	struct mproc_async_opts mo = {.flags = rnd(rs) % 2 ? MPROC_TASK_RETRY : 0};
+	int rc = mproc_pool_map_async(pool, pool_item, seeds, POOL_ITEM, POOL_ITEMS, out,
+				      sizeof out[0], 3, &mo, &m);
+	if (rc) {
+		violation("pool: map_async returned %d", rc);
+		return 1;
+	}
+	for (int i = 0; i < POOL_BATCH; i++) {
+		uint64_t h = 0;
+		size_t n = 0;
+		rc = mproc_async_get(r[i], &h, sizeof h, &n, stuck_ns / 2);
+		bool right = n == sizeof h && h == pool_sum(in[i].seed, in[i].len, in[i].rounds);
+		pool_outcome("a task", rc, rc == 0 && !right);
+		__atomic_fetch_add(&B->pool_tasks, 1, __ATOMIC_RELAXED);
+		mproc_async_release(r[i]);
+		beat(p);
+	}
+	pool_map_check(m, seeds, out);
+	mproc_async_release(m);
+	return 0;
+}
+
+static int run_pool(struct part *p)
+{
+	struct mproc_pool *pool;
+	struct mproc_pool_opts o = {.workers = POOL_WORKERS, .region_size = 8u << 20,
+				    .max_tasks = 64};
+	uint64_t rs = ((uint64_t)getpid() << 16) ^ p->incarnation ^ 0x9001;
+	int rc = mproc_pool_create(&pool, &o);
+	if (rc) {
+		violation("pool: create returned %d", rc);
+		return 1;
+	}
+	struct mproc_pool_stats s0 = {0}, s1;
+	while (!stopping()) {
+		beat(p);
+		pool_publish(p, pool);
+		phase(p, PH_POOL);
+		if (pool_batch(p, pool, &rs))
+			return 1;
+		phase(p, PH_IDLE);
+		mproc_pool_stats(pool, &s1);
+		__atomic_fetch_add(&B->pool_retried, s1.retried - s0.retried, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&B->pool_deaths, s1.deaths - s0.deaths, __ATOMIC_RELAXED);
+		s0 = s1;
+		__atomic_fetch_add(&p->ops, 1, __ATOMIC_RELAXED);
+	}
+	memset(p->wpid, 0, sizeof p->wpid);
+	mproc_pool_close(pool);
+	if ((rc = mproc_pool_join(pool, stuck_ns / 2)) != 0)
+		violation("pool: join returned %d", rc);
+	mproc_pool_destroy(pool);
+	return rc != 0;
+}
+
 /* ---- death accounting (supervisor, after waitpid) ---- */
 
 static void writer_died(struct part *p, int ch)
@@ -507,6 +687,66 @@ static void cs_died(struct part *p)
 {
 	if (p->phase == PH_CS)
 		p->kills_in_op++;
+}
+
+/* A process's parent, from /proc (-1 if it is gone); state gets its state
+ * letter ('Z': a zombie, dead). */
+static int proc_parent(int pid, char *state)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *e = strrchr(buf, ')');	/* the command name may hold anything */
+	int ppid = -1;
+	if (!e || sscanf(e + 1, " %c %d", state, &ppid) != 2)
+		return -1;
+	return ppid;
+}
+
+/* A pool owner was killed: its workers die with it (PR_SET_PDEATHSIG),
+ * within the bound. */
+static void pool_died(struct part *p)
+{
+	if (p->phase == PH_POOL)
+		p->kills_in_op++;
+	int64_t end = mproc_now_ns() + stuck_ns;
+	for (unsigned i = 0; i < POOL_WORKERS; i++) {
+		int pid = p->wpid[i];
+		char st = 0;
+		while (pid > 0 && proc_parent(pid, &st) >= 0 && st != 'Z' && st != 'X') {
+			if (mproc_now_ns() > end) {
+				B->pool_orphans++;
+				violation("pool: worker %d outlived its owner %d", pid, p->pid);
+				break;
+			}
+			usleep(1000);
+		}
+		p->wpid[i] = 0;
+	}
+}
+
+/* SIGKILLs worker i of a pool owner, if that pid is still the owner's
+ * child: the pidfd pins the process that the check then looks at, so a
+ * recycled pid is never signalled. */
+static bool kill_pool_worker(struct part *p, unsigned i)
+{
+	int pid = __atomic_load_n(&p->wpid[i], __ATOMIC_RELAXED);
+	char st = 0;
+	if (pid <= 0 || p->pid <= 0)
+		return false;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return false;
+	bool ok = proc_parent(pid, &st) == p->pid &&
+		  syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) == 0;
+	close(fd);
+	B->pool_wkills += ok;
+	return ok;
 }
 
 /* ---- final checks (supervisor, after every participant ended) ---- */
@@ -576,6 +816,24 @@ static void ledger_final(void)
 		       (unsigned long long)B->ledger_rollback, (unsigned long long)B->ledger_timeouts);
 }
 
+static void pool_final(void)
+{
+	/* A death fails at most the one task or chunk its worker ran. */
+	if (B->pool_dead > B->pool_wkills)
+		violation("pool: %llu units failed by death, only %llu workers killed",
+			  (unsigned long long)B->pool_dead, (unsigned long long)B->pool_wkills);
+	if (!quiet)
+		printf("  pool   %10llu tasks + %llu map items (%llu maps) waited for: %llu ok, %llu "
+		       "failed by death (-EOWNERDEAD), %llu wrong, %llu hung; %llu reruns after a death, "
+		       "%llu workers killed (%llu deaths seen by owners), %llu outlived their owner\n",
+		       (unsigned long long)B->pool_tasks, (unsigned long long)B->pool_items,
+		       (unsigned long long)(B->pool_items / POOL_ITEMS),
+		       (unsigned long long)B->pool_ok, (unsigned long long)B->pool_dead,
+		       (unsigned long long)B->pool_wrong, (unsigned long long)B->pool_hung,
+		       (unsigned long long)B->pool_retried, (unsigned long long)B->pool_wkills,
+		       (unsigned long long)B->pool_deaths, (unsigned long long)B->pool_orphans);
+}
+
 static void value_final(void)
 {
 	struct mproc_rlock *l = mproc_value_get_lock(VAL);
@@ -619,6 +877,7 @@ static struct kind kinds[] = {
 	{"pipe-recv", 2, true, run_precv, precv_died, NULL, 0, 0},
 	{"ledger", 3, false, run_ledger, cs_died, ledger_final, 0, 0},
 	{"value", 2, false, run_value, cs_died, value_final, 0, 0},
+	{"pool", 1, false, run_pool, pool_died, pool_final, 0, 0},
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
@@ -633,6 +892,26 @@ static struct kind kinds[] = {
 #endif
 #ifndef SANITIZED
 #define SANITIZED 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define CHAOS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHAOS_TSAN 1
+#endif
+#endif
+#ifdef CHAOS_TSAN
+/* A pool owner is a forked child that forks again (its workers).  The
+ * runtime's fork-child handlers (region.c, self.c) re-initialise their
+ * mutexes, still locked by the prepare handler, instead of unlocking them,
+ * so TSan takes the next fork's prepare for a double lock.  Not a bug of
+ * this program (nor a real one: the child has one thread). */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "mutex:atfork_prepare\nmutex:self_atfork_prepare\n";
+}
 #endif
 
 static void start(struct part *p)
@@ -849,6 +1128,7 @@ int main(int argc, char **argv)
 	B = t_shared(sizeof *B);
 	setup();
 	int np = 0, stream = 0;
+	struct part *pool_owner = NULL;
 	for (unsigned k = 0; k < NKINDS; k++)
 		for (int i = 0; i < kinds[k].count; i++) {
 			if (np == MAXPARTS) {
@@ -858,6 +1138,8 @@ int main(int argc, char **argv)
 			struct part *p = &B->parts[np++];
 			p->kind = (int)k;
 			p->index = i;
+			if (kinds[k].run == run_pool && !pool_owner)
+				pool_owner = p;
 			if (kinds[k].run == run_qprod || kinds[k].run == run_psend) {
 				p->writes = kinds[k].run == run_qprod ? 1 + CH_QUEUE : 1 + CH_PIPE;
 				p->stream = (uint32_t)stream++;
@@ -881,7 +1163,12 @@ int main(int argc, char **argv)
 		usleep((useconds_t)us);
 		reap_unexpected();
 		check_stuck();
-		kill_one(&B->parts[rnd(&rs) % (uint64_t)np]);
+		/* one draw in np + POOL_WORKERS: a pool worker, if there is one */
+		uint64_t r = rnd(&rs) % (uint64_t)(np + POOL_WORKERS);
+		if (r >= (uint64_t)np && pool_owner && kill_pool_worker(pool_owner, (unsigned)(r - np)))
+			;	/* no worker pid yet: anyone */
+		else
+			kill_one(&B->parts[r < (uint64_t)np ? r : rnd(&rs) % (uint64_t)np]);
 		kills++;
 		if (!quiet && mproc_now_ns() - last_report > 30 * MPROC_NS_PER_SEC) {
 			last_report = mproc_now_ns();
@@ -910,17 +1197,19 @@ int main(int argc, char **argv)
 		if (kinds[k].final)
 			kinds[k].final();
 	uint64_t checked = B->delivered[0] + B->delivered[1];
-	printf("chaos: %ld kills, %llu messages checked, %llu ledger transfers, %llu value "
-	       "updates, %llu recoveries, %llu violations\n",
-	       kills, (unsigned long long)checked, (unsigned long long)B->ledger_ops,
-	       (unsigned long long)B->value_ops,
+	printf("chaos: %ld kills (%llu of pool workers), %llu messages checked, %llu ledger "
+	       "transfers, %llu value updates, %llu pool tasks and items checked, %llu recoveries, "
+	       "%llu violations\n",
+	       kills, (unsigned long long)B->pool_wkills, (unsigned long long)checked,
+	       (unsigned long long)B->ledger_ops, (unsigned long long)B->value_ops,
+	       (unsigned long long)(B->pool_tasks + B->pool_items),
 	       (unsigned long long)(B->ledger_recover + B->value_recover),
 	       (unsigned long long)B->violations);
 	if (B->violations) {
 		printf("chaos: FAILED; first violation: %s\n", B->first);
 		return 1;
 	}
-	if (checked == 0 || B->ledger_ops == 0 || B->value_ops == 0) {
+	if (checked == 0 || B->ledger_ops == 0 || B->value_ops == 0 || B->pool_tasks == 0) {
 		printf("chaos: FAILED: no progress (a participant kind did no work)\n");
 		return 1;
 	}
