@@ -64,7 +64,9 @@
  * Known bugs (MPROC_FUZZ_SKIP_KNOWN, default 1: steered around; fuzz/README.md):
  *   K1  the owner copies a map's results with n and out_size read from
  *       shared memory (job_collect, the callback's len, imap_item), not the
- *       caller's: a peer makes it overflow the caller's array;
+ *       caller's: a peer makes it overflow the caller's array (also by
+ *       setting a job's generation to 2^32 - 1: the slot's next reuse
+ *       wraps it back to an old handle's);
  *   K2  job_view's bounds (n <= 2^40, sizes <= 2^30) let n * size wrap, so
  *       a short array validates and items are read and written outside it;
  *   K3  mpi_pool_inject waits, forever, for inj_head to come within
@@ -331,7 +333,8 @@ static struct pool_job *job_if_live(const struct handle *h)
 	return __atomic_load_n(&j->sw, __ATOMIC_RELAXED) >> 32 == tref_gen(ref) ? j : NULL;
 }
 
-/* After every hostile write (as fuzz_chan rounds ring indices). */
+/* After every operation once dirty (as fuzz_chan rounds ring indices
+ * after each hostile write). */
 static void steer(void)
 {
 	if (!MPROC_FUZZ_SKIP_KNOWN)
@@ -1009,10 +1012,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 22: op_bad_raw(&s); break;
 		default: op_bad_task(&s); break;
 		}
-		if (hostile) {
-			dirty = 1;
+		/* After honest operations too: a job slot whose generation a
+		 * peer set to 2^32 - 1 wraps back to an old handle's on reuse. */
+		dirty |= hostile;
+		if (dirty)
 			steer();
-		}
 	}
 	if (!dirty)
 		drain();
