@@ -151,19 +151,22 @@ run ec_wait.pml fail "-DBUG=1"
 run ec_wait.pml fail "-DBUG=2"
 run ec_wait.pml fail "-DBUG=3"
 
-heading "Lock (runtime/lock.c, include/mproc/sync.h as of 79948f5), x86-TSO"
+heading "Lock (runtime/lock.c, include/mproc/sync.h: 79948f5 plus the standby against finding 5), x86-TSO"
 run lock.pml pass "-DNCPU=2 -DITERS=2 -DDEATHS=1"
 run lock.pml pass "-DNCPU=2 -DITERS=3 -DDEATHS=0"
 run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=0"
+run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DWOKEN_DEATH_ONLY"
 run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=1"
 run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=2"
 run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=3"
 run lock.pml fail "-DNCPU=2 -DITERS=2 -DBUG=4"
-run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=0 -DBUG=5"
+run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=0 -DBUG=5 -DNO_STANDBY"
+# finding 5: the protocol of 79948f5, no standby
+run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DWOKEN_DEATH_ONLY -DBUG=6"
 if [ "$full" -eq 1 ]; then
 	run lock.pml pass "-DNCPU=3 -DITERS=1 -DDEATHS=1" 4096
 	run lock.pml pass "-DNCPU=2 -DITERS=2 -DDEATHS=2" 4096
-	run lock.pml known "-DNCPU=3 -DITERS=1 -DWOKEN_DEATH_STALLS" 4096
+	run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DBUG=6" 4096
 fi
 
 heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of da39a28), x86-TSO"

@@ -1,6 +1,7 @@
 /*
  * lock.pml - the Lock of runtime/lock.c and include/mproc/sync.h as of
- * commit 79948f5 ("one wake per sleep"), on x86-TSO (tso.h):
+ * commit 79948f5 ("one wake per sleep") with the standby of this model's
+ * commit (finding 5 of docs/reliability.md), on x86-TSO (tso.h):
  *
  *   word   0, the holder's id, or LDEAD (released unrepaired);
  *   nwait  sleepers counted in | WOKEN ("a woken sleeper is on its way
@@ -9,13 +10,18 @@
  *   inline acquire: CAS 0 -> id; inline release (state consistent): a plain
  *          store of 0, a compiler barrier, a plain load of nwait, and a wake
  *          (nw_wake: CAS nwait to WOKEN + generation, futex_wake 1) only
- *          when sleepers are counted and WOKEN is down;
+ *          when sleepers are counted and WOKEN is down; with two or more
+ *          counted the wake wakes two, and when it woke two (one) it
+ *          raises (lowers) STANDBY with a CAS from the value it wrote;
  *   slow release: CAS the word (to LDEAD when inconsistent), nw_wake (all
  *          for LDEAD);
  *   a waiter: lock_try; nw_arm (count in, WOKEN down) or, back from a
- *          sleep, nw_rearm (WOKEN down); membarrier when nwait changed;
- *          re-check the word; futex_wait(nwait, what it armed) for at most
- *          a poll period; nw_leave when it got the lock (WOKEN down) or
+ *          sleep, nw_rearm (WOKEN down, or, finding STANDBY, STANDBY down
+ *          and a watch: no membarrier, a sleep whose timeout may end it at
+ *          any time and that asks nothing about the holder); membarrier
+ *          when WOKEN went down; re-check the word; futex_wait(nwait, what
+ *          it armed) for at most a poll period; nw_leave when it got the
+ *          lock (WOKEN down) or
  *          gives up; a timed-out sleep whose word names a dead holder takes
  *          it with a CAS: -EOWNERDEAD.
  *
@@ -33,10 +39,10 @@
  *   - -EOWNERDEAD exactly when the previous holder died holding the lock,
  *     -ENOTRECOVERABLE exactly after a release without repair;
  *   - no lost wake-up: a sleeper's poll period may end in the model only
- *     when the word names a dead holder, or a death swallowed a wake (a
- *     releaser killed before its wake, a woken sleeper killed before it
- *     came back): what the poll exists for.  A sleeper left asleep
- *     otherwise is an invalid end state.
+ *     when the word names a dead holder, or a releaser was killed between
+ *     its store and its wake: what the poll exists for.  A woken sleeper
+ *     killed before it came back does not let polls end (the standby
+ *     covers it).  A sleeper left asleep otherwise is an invalid end state.
  * Not modelled: the adaptive spin (it only re-reads the word), timeouts of
  * the caller (nw_leave's passing on of a wake), a count at its limit (the
  * uncounted nap), RLock (a count on top of this word).
@@ -52,14 +58,20 @@
  *            (what sleeping on nwait's generation prevents);
  *   -DBUG=5  nw_leave does not take WOKEN down when the woken sleeper got
  *            the lock: its release, and every later one, believes a woken
- *            sleeper is still on its way and wakes nobody (3 workers).
+ *            sleeper is still on its way and wakes nobody (3 workers, with
+ *            -DNO_STANDBY: the standby's watch would cover it, at the
+ *            cost of a watch period per wake);
+ *   -DBUG=6  no standby (the protocol of 79948f5, finding 5): a sleeper
+ *            killed after a release woke it and before it ran again leaves
+ *            WOKEN up, and the other sleepers are woken by no later
+ *            release until a newcomer takes WOKEN down: they wait for their
+ *            poll period (3 workers, one death; --full, 13.7 M states);
+ *   -DBUG=7  the standby lowers WOKEN at once, like any woken sleeper:
+ *            still correct, so the model must pass; kept to show the
+ *            watch is about frugality, not safety (not run by check.sh).
  *
- * Known finding (-DWOKEN_DEATH_STALLS, 3 workers, fails against 79948f5):
- * a sleeper killed after a release woke it and before it ran again leaves
- * WOKEN up; the other sleepers are woken by no later release until a
- * newcomer takes WOKEN down, so they wait for their poll period (50 ms),
- * although nw_arm's comment says a dead sleeper never makes one wait for
- * it.  Without the flag the model lets that death end polls.
+ * -DWOKEN_DEATH_STALLS, the knob that reproduced finding 5, is now the
+ * default: a woken sleeper's death never lets a poll period end.
  */
 #ifndef NCPU
 #define NCPU 3		/* workers, one CPU each */
@@ -71,8 +83,19 @@
 #ifndef BUG
 #define BUG 0
 #endif
+#if BUG == 6
+#define NO_STANDBY
+#endif
 #ifndef DEATHS
 #define DEATHS 1
+#endif
+/* -DWOKEN_DEATH_ONLY: of the death points, only "woken, killed before it
+ * ran again" (the one the standby is for): a small enough search for CI
+ * with three workers. */
+#ifdef WOKEN_DEATH_ONLY
+#define OTHER_DEATHS 0
+#else
+#define OTHER_DEATHS DEATHS
 #endif
 #ifndef ITERS
 #define ITERS 2
@@ -90,11 +113,14 @@
 #define INCONS 1	/* LOCK_INCONSISTENT */
 #define MAXID (NCPU * (DEATHS + 1) + 1)
 
-/* nwait = count (bits 0-3 here) | WOKEN (bit 4) | generation (bits 5-) */
+/* nwait = count (bits 0-3 here) | WOKEN (bit 4) | STANDBY (bit 5; the
+ * generation's top bit in the code) | generation (bits 6-) */
 #define NW_COUNT(x) ((x) % 16)
 #define NW_WOKEN 16
 #define NW_IS_WOKEN(x) (((x) / 16) % 2)
-#define NW_GEN_ONE 32
+#define NW_STANDBY 32
+#define NW_IS_STANDBY(x) (((x) / 32) % 2)
+#define NW_GEN_ONE 64
 
 /* return codes */
 #define R_OK 0
@@ -122,24 +148,32 @@ bit wake_died;		/* a death swallowed a wake */
 #define FUTEX_WORD NWAIT
 #endif
 
+/* futex_wake(cnt): woke = how many it dequeued.  With at most three
+ * workers the waker is never queued, so "two" is everyone queued. */
+#if NCPU > 3
+#error "futex_wake(2) is modelled as 'all' for at most 3 workers"
+#endif
 inline futex_wake(cnt)
 {
 	d_step {
 		DRAIN(p);
+		woke = 0;
 		if
 		:: cnt == 1 ->
 			if
-			:: fq[0] -> fq[0] = 0
-			:: fq[1] -> fq[1] = 0
+			:: fq[0] -> fq[0] = 0; woke = 1
+			:: fq[1] -> fq[1] = 0; woke = 1
 #if NCPU > 2
-			:: fq[2] -> fq[2] = 0
+			:: fq[2] -> fq[2] = 0; woke = 1
 #endif
 			:: else
 			fi
 		:: else ->
+			woke = fq[0] + fq[1];
 			fq[0] = 0;
 			fq[1] = 0;
 #if NCPU > 2
+			woke = woke + fq[2];
 			fq[2] = 0;
 #endif
 			skip
@@ -159,25 +193,38 @@ inline nw_cas(old, new)
 	}
 }
 
-/* nw_wake(all): wake one (all), unless nobody is counted or, for one, a
- * woken sleeper is on its way back */
+/* nw_wake(all): wake one, two when two or more are counted (all), unless
+ * nobody is counted or, for one, a woken sleeper is on its way back; then
+ * nw_mark_standby */
 inline nw_wake(all)
 {
 	ld(p, NWAIT, x);
 	do
 	:: NW_COUNT(x) == 0 || (!all && NW_IS_WOKEN(x)) -> ok = 0; break
 	:: else ->
-		nw_cas(x, (x - (NW_IS_WOKEN(x) -> NW_WOKEN : 0) + NW_WOKEN) + NW_GEN_ONE);
+		nx = (x - (NW_IS_WOKEN(x) -> NW_WOKEN : 0) + NW_WOKEN) + NW_GEN_ONE;
+		nw_cas(x, nx);
 		if
 		:: ok -> break
 		:: else
 		fi
 	od;
 	if
-	:: ok -> futex_wake((all -> 2 : 1))
+	:: ok && all -> futex_wake(3)
+#ifdef NO_STANDBY
+	:: ok && !all -> futex_wake(1)
+#else
+	:: ok && !all ->
+		futex_wake((NW_COUNT(x) >= 2 -> 2 : 1));
+		if
+		:: woke == 2 && !NW_IS_STANDBY(nx) -> x = nx; nw_cas(x, nx + NW_STANDBY)
+		:: woke == 1 && NW_IS_STANDBY(nx) -> x = nx; nw_cas(x, nx - NW_STANDBY)
+		:: else
+		fi
+#endif
 	:: else
 	fi;
-	d_step { x = 0; ok = 0 }
+	d_step { x = 0; nx = 0; ok = 0; woke = 0 }
 }
 
 /* nw_leave(got): count out; holding the lock, or last out: WOKEN down;
@@ -223,7 +270,7 @@ inline nw_leave(got)
 inline maybe_die()
 {
 	if
-	:: d_step { deaths < DEATHS; deaths++ } -> goto die
+	:: d_step { deaths < OTHER_DEATHS; deaths++ } -> goto die
 	:: true
 	fi
 }
@@ -232,8 +279,8 @@ proctype worker(byte p)
 {
 	byte id = p + 1, it, v, seen, a, b;
 	MEMT x, nx, armed;
-	byte rc, stand;
-	bit ok, pass, fence, timedout, queued;
+	byte rc, stand, woke;
+	bit ok, pass, fence, timedout, queued, watching;
 
 	alive[id] = 1;
 again:
@@ -287,15 +334,28 @@ again:
 			/* ---- lock_sleep(seen) ---- */
 			if
 			:: stand == S_COUNTED ->
-				/* nw_rearm: we may be the woken one: WOKEN down */
+				/* nw_rearm: we may be the woken one: WOKEN
+				 * down; the standby's mark instead: the mark
+				 * down, and a watch */
 				ld(p, NWAIT, x);
 				fence = 0;
 				do
 				:: !NW_IS_WOKEN(x) -> armed = x; break
 				:: else ->
-					nw_cas(x, x - NW_WOKEN);
+#if BUG == 7
+					nx = x - NW_WOKEN;
+#else
+					nx = (NW_IS_STANDBY(x) -> x - NW_STANDBY : x - NW_WOKEN);
+#endif
+					nw_cas(x, nx);
 					if
-					:: ok -> armed = x - NW_WOKEN; fence = 1; break
+					:: ok ->
+						armed = nx;
+						if
+						:: nx == x - NW_STANDBY -> watching = 1
+						:: else -> fence = 1
+						fi;
+						break
 					:: else
 					fi
 				od
@@ -346,15 +406,14 @@ again:
 					if
 					:: d_step { queued && deaths < DEATHS; deaths++ } ->
 						/* woken, and killed before it ran again */
-#ifndef WOKEN_DEATH_STALLS
-						wake_died = 1;
-#endif
 						goto die
 					:: true
 					fi
 				:: fq[p] == 1 && POLL_MAY_END ->	/* the poll period ran out */
-					d_step { fq[p] = 0; timedout = 1 }
-				:: d_step { fq[p] == 1 && deaths < DEATHS; deaths++; fq[p] = 0 } ->
+					d_step { fq[p] = 0; timedout = !watching }
+				:: fq[p] == 1 && watching ->	/* the watch ran out: look again */
+					fq[p] = 0
+				:: d_step { fq[p] == 1 && deaths < OTHER_DEATHS; deaths++; fq[p] = 0 } ->
 					goto die	/* killed asleep */
 				fi
 			:: else
@@ -389,7 +448,7 @@ again:
 				fi
 			:: else
 			fi;
-			d_step { x = 0; nx = 0; v = 0; fence = 0; timedout = 0; queued = 0 }
+			d_step { x = 0; nx = 0; v = 0; fence = 0; timedout = 0; queued = 0; watching = 0 }
 		od;
 		skip;
 		d_step { armed = 0; seen = 0; v = 0 };
@@ -449,7 +508,7 @@ release:
 				holder = 0
 			};
 			if
-			:: d_step { deaths < DEATHS; deaths++ } -> wake_died = 1; goto die
+			:: d_step { deaths < OTHER_DEATHS; deaths++ } -> wake_died = 1; goto die
 			:: true
 			fi;
 			ld(p, NWAIT, x);
@@ -497,7 +556,8 @@ die:
 		id = id + NCPU;
 		alive[id] = 1;
 		a = 0; b = 0; v = 0; x = 0; nx = 0; seen = 0; armed = 0;
-		stand = S_OUT; ok = 0; pass = 0; fence = 0; timedout = 0; queued = 0
+		stand = S_OUT; ok = 0; pass = 0; fence = 0; timedout = 0; queued = 0;
+		watching = 0; woke = 0
 	};
 	goto again;
 done:

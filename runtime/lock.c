@@ -13,15 +13,29 @@
  * the releaser's store and does not sleep (asymmetric Dekker, as liburcu
  * does with membarrier).
  *
- * One wake per sleep, not one per release: nwait also carries a "woken"
- * flag.  A release that finds sleepers and the flag down raises it (and
- * bumps nwait's generation) and wakes one; releases that find it up make no
- * system call, because the woken sleeper is on its way: it takes the lock
- * (and clears the flag, so its own release wakes the next), or finds it
- * taken again and clears the flag as it goes back to sleep.  Sleepers sleep
- * on nwait itself, so a wake that comes before a sleeper reaches the kernel
- * changes the very word the futex compares: no lost wake-up, whatever the
- * lock word did in between (it may well hold the same holder again).
+ * One wake call per sleep, not one per release: nwait also carries a
+ * "woken" flag.  A release that finds sleepers and the flag down raises it
+ * (and bumps nwait's generation) and wakes; releases that find it up make
+ * no system call, because the woken sleeper is on its way: it takes the
+ * lock (and clears the flag, so its own release wakes the next), or finds
+ * it taken again and clears the flag as it goes back to sleep.  Sleepers
+ * sleep on nwait itself, so a wake that comes before a sleeper reaches the
+ * kernel changes the very word the futex compares: no lost wake-up,
+ * whatever the lock word did in between (it may well hold the same holder
+ * again).
+ *
+ * A standby against a woken sleeper's death: killed after the wake and
+ * before it ran, a woken sleeper would leave the flag up for good, and no
+ * release would wake the others: they would wait for their liveness poll.
+ * Nothing runs after such a death that could notice it (no identity says
+ * whom the kernel woke), so the same wake call wakes two when two or more
+ * sleep, and the second is a standby (NW_STANDBY, "watch" below): it takes
+ * the lock if it finds it free, or else sleeps at most MPI_LOCK_WATCH_NS
+ * leaving the flag up, and takes the flag down only then if it is still
+ * up.  One death thus costs the others a watch period at most, never the
+ * poll; the price is one more woken process per wake when two or more
+ * sleep, which the contended benchmark does not show (sleeps are rare
+ * there, see docs/benchmarks.md).
  *
  * Death: a sleeping waiter wakes at least every MPI_LOCK_POLL_NS and asks
  * the registry whether the holder is alive; a dead holder's word is taken
@@ -33,6 +47,9 @@
 
 #define MPI_LOCK_POLL_NS (50 * MPROC_NS_PER_MS)
 #define MPI_LOCK_NAP_NS (1 * MPROC_NS_PER_MS)
+/* How long a standby leaves the woken flag to the sleeper woken with it:
+ * far above a wake-up's latency on a busy machine, far below the poll. */
+#define MPI_LOCK_WATCH_NS (2 * MPROC_NS_PER_MS)
 /* Spin rounds (each up to the adaptive budget, ended early by a change of
  * the word) before an acquirer sleeps. */
 #define MPI_LOCK_SPIN_ROUNDS 3
@@ -102,6 +119,10 @@ static int lock_try(struct mproc_lock *l, uint32_t self, uint32_t *seen)
 #define NW_COUNT MPROC__LOCK_NW_COUNT
 #define NW_WOKEN MPROC__LOCK_NW_WOKEN
 #define NW_GEN_ONE (NW_COUNT + NW_WOKEN + 1)
+/* The generation's top bit doubles as the standby's mark (see
+ * nw_mark_standby).  A wake's carry into it can raise it unasked, once
+ * every 32768 wakes: that costs one sleeper a watch period at most. */
+#define NW_STANDBY MPROC__LOCK_NW_STANDBY
 
 /* A sleeper's standing: not yet announced, counted in nwait, or refused by
  * a full (or corrupt) count, in which case it never relies on a wake and
@@ -118,21 +139,46 @@ static bool nw_cas(struct mproc_lock *l, uint32_t *seen, uint32_t next)
 }
 
 /*
- * Wakes one sleeper (all when `all`), unless nobody is counted or, for one,
+ * After a wake call made with nwait = `next`: two woken, the second of them
+ * to come back finds the mark and is the standby; one woken, a mark left
+ * over from an earlier wake is taken down, so a lone sleeper never watches.
+ * Only while nwait is still `next` (nobody woken is back yet): else the
+ * woken act as plain woken sleepers, which is safe, only less frugal.
+ * Nothing is written when nobody was woken.
+ */
+static void nw_mark_standby(struct mproc_lock *l, uint32_t next, int woken)
+{
+	uint32_t x = next;
+	if (woken == 2 && !(next & NW_STANDBY))
+		(void)nw_cas(l, &x, next | NW_STANDBY);
+	else if (woken == 1 && (next & NW_STANDBY))
+		(void)nw_cas(l, &x, next & ~NW_STANDBY);
+}
+
+/*
+ * Wakes a sleeper (all when `all`), unless nobody is counted or, for one,
  * a woken sleeper is still on its way back (NW_WOKEN): that one will take
  * the lock, and its release wakes the next, or clear the flag as it goes
  * back to sleep.  So a burst of releases makes one system call, not one
- * each.  The generation bump changes the word a sleeper is about to wait
- * on, so one that has not reached the kernel yet cannot miss this wake.
+ * each.  With two or more counted, the call wakes two: the second is the
+ * standby against the first one's death (lock_sleep).  The generation bump
+ * changes the word a sleeper is about to wait on, so one that has not
+ * reached the kernel yet cannot miss this wake.
  */
 static void nw_wake(struct mproc_lock *l, bool all)
 {
-	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED);
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED), next;
 	do {
 		if ((x & NW_COUNT) == 0 || (!all && (x & NW_WOKEN)))
 			return;
-	} while (!nw_cas(l, &x, (x | NW_WOKEN) + NW_GEN_ONE));
-	(void)mproc_futex_wake(&l->nwait, all ? -1 : 1);
+		next = (x | NW_WOKEN) + NW_GEN_ONE;
+	} while (!nw_cas(l, &x, next));
+	if (all) {
+		(void)mproc_futex_wake(&l->nwait, -1);
+		return;
+	}
+	int woken = mproc_futex_wake(&l->nwait, (x & NW_COUNT) >= 2 ? 2 : 1);
+	nw_mark_standby(l, next, woken);
 }
 
 void mproc__lock_wake(struct mproc_lock *l)
@@ -145,8 +191,7 @@ void mproc__lock_wake(struct mproc_lock *l)
  * Keeping it up would trust that a woken sleeper is still on its way, but
  * a sleeper killed while counted (or while woken) stays in the count for
  * good, and a wake aimed at it is never passed on; so each newcomer costs
- * at most one extra wake, and a dead sleeper never makes one wait for the
- * liveness poll.  A count at its limit (or corrupt) refuses us.
+ * at most one extra wake.  A count at its limit (or corrupt) refuses us.
  */
 static enum nw_standing nw_arm(struct mproc_lock *l, uint32_t *armed)
 {
@@ -160,20 +205,29 @@ static enum nw_standing nw_arm(struct mproc_lock *l, uint32_t *armed)
 	return NW_COUNTED;
 }
 
+/* What going back to sleep did to nwait. */
+enum nw_rearmed {
+	NW_SAME,	/* nothing: no wake is on its way */
+	NW_LOWERED,	/* took NW_WOKEN down: needs a new membarrier */
+	NW_WATCH,	/* took the standby's mark, left NW_WOKEN up: a watch */
+};
+
 /* Back from a sleep and going to sleep again: we may be the woken one, so
- * we take NW_WOKEN down (the next release then wakes someone).  Returns
- * whether nwait changed, which needs a new membarrier. */
-static bool nw_rearm(struct mproc_lock *l, uint32_t *armed)
+ * we take NW_WOKEN down (the next release then wakes someone), unless we
+ * find the standby's mark: then the other one woken may still be on its
+ * way, and we leave it the flag for a watch period (lock_sleep). */
+static enum nw_rearmed nw_rearm(struct mproc_lock *l, uint32_t *armed)
 {
-	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED);
+	uint32_t x = __atomic_load_n(&l->nwait, __ATOMIC_RELAXED), next;
 	do {
 		if (!(x & NW_WOKEN)) {
 			*armed = x;
-			return false;
+			return NW_SAME;
 		}
-	} while (!nw_cas(l, &x, x & ~NW_WOKEN));
-	*armed = x & ~NW_WOKEN;
-	return true;
+		next = x & ~((x & NW_STANDBY) ? NW_STANDBY : NW_WOKEN);
+	} while (!nw_cas(l, &x, next));
+	*armed = next;
+	return (x & NW_STANDBY) ? NW_WATCH : NW_LOWERED;
 }
 
 /*
@@ -202,6 +256,23 @@ static void nw_leave(struct mproc_lock *l, enum nw_standing *st, bool got)
 		(void)mproc_futex_wake(&l->nwait, 1);
 }
 
+/* Counts us in, or back from a sleep re-arms; `*until` is shortened to a
+ * watch period for a standby.  Returns whether a membarrier is due. */
+static bool lock_arm(struct mproc_lock *l, enum nw_standing *st, uint32_t *armed, int64_t *until)
+{
+	if (*st != NW_COUNTED) {
+		*st = nw_arm(l, armed);
+		return *st == NW_COUNTED;
+	}
+	enum nw_rearmed r = nw_rearm(l, armed);
+	if (r == NW_WATCH) {
+		int64_t watch = mproc_now_ns() + MPI_LOCK_WATCH_NS;
+		if (*until == MPROC_FOREVER || *until > watch)
+			*until = watch;
+	}
+	return r == NW_LOWERED;
+}
+
 /*
  * Sleeps while the lock is held (the word still holds v), at most until
  * `until`.  The announcement (or the taking down of NW_WOKEN) is followed by
@@ -209,19 +280,16 @@ static void nw_leave(struct mproc_lock *l, enum nw_standing *st, bool got)
  * process, the StoreLoad fence the inline release skipped between its store
  * of the word and its load of nwait.  So either that release sees our
  * announcement and wakes (changing nwait, which the futex compares), or our
- * re-check below sees its store and does not sleep.
+ * re-check below sees its store and does not sleep.  A standby's watch
+ * needs no fence: it relies on no wake, only on its short timeout, and
+ * ends as 0 (look again), not as a timeout that asks for the holder's
+ * liveness.
  */
 static int lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, int64_t until)
 {
 	uint32_t armed = 0;
-	bool fence;
-	if (*st == NW_COUNTED) {
-		fence = nw_rearm(l, &armed);
-	} else {
-		*st = nw_arm(l, &armed);
-		fence = *st == NW_COUNTED;
-	}
-	if (fence)
+	int64_t end = until;
+	if (lock_arm(l, st, &armed, &end))
 		(void)mpi_membarrier();
 	if (__atomic_load_n(&l->word, __ATOMIC_SEQ_CST) != v)
 		return 0;
@@ -232,7 +300,8 @@ static int lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, in
 			until = nap;
 		return mpi_futex_wait_abs(&l->word, v, until);
 	}
-	return mpi_futex_wait_abs(&l->nwait, armed, until);
+	int rc = mpi_futex_wait_abs(&l->nwait, armed, end);
+	return rc == -ETIMEDOUT && end != until ? 0 : rc;
 }
 
 static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)

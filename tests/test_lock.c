@@ -9,7 +9,10 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +32,7 @@ struct shm {
 	uint32_t stop;
 	uint32_t wid[8];	/* each chaos worker's identity */
 	int64_t kill_ns, detect_ns_max;
+	int64_t survivor_start;	/* when the surviving sleeper began to wait */
 };
 
 static struct shm *S;
@@ -282,6 +286,152 @@ static void test_dead_sleeper(void)
 	T_EQ(nwait_of(&S->lock) & NW_COUNT, 1);
 }
 
+/* ---- a sleeper killed after its wake (docs/reliability.md finding 5) ---- */
+
+/* The scheduler state letter of a process (R, S, T, Z...), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Whether pid sleeps in the kernel inside a futex call, so it is queued
+ * on the futex.  Without access to /proc/PID/syscall, "sleeping" is taken
+ * as enough: an acquirer counted in nwait sleeps in nothing else. */
+static bool in_futex_sleep(pid_t pid)
+{
+	if (proc_state(pid) != 'S')
+		return false;
+	char path[64];
+	long nr = -1;
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	int got = fscanf(f, "%ld", &nr);
+	fclose(f);
+	return got != 1 || nr == SYS_futex;
+}
+
+static void wait_asleep(pid_t pid, uint32_t count)
+{
+	wait_for_count(count);
+	while (!in_futex_sleep(pid))
+		usleep(100);
+}
+
+static void pin_to(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	T_OK(sched_setaffinity(pid, sizeof set, &set));
+}
+
+static int victim(void *arg)
+{
+	S->wid[0] = (uint32_t)mproc_self_id();
+	return acquire_release(arg);
+}
+
+/* Waits less than the 50 ms liveness poll: it gets the lock only if a wake
+ * reaches it. */
+#define SURVIVOR_WAIT_NS (40 * MPROC_NS_PER_MS)
+
+static int survivor(void *arg)
+{
+	S->wid[1] = (uint32_t)mproc_self_id();
+	__atomic_store_n(&S->survivor_start, mproc_now_ns(), __ATOMIC_SEQ_CST);
+	int rc = mproc_lock_acquire(&S->lock, SURVIVOR_WAIT_NS);
+	if (rc == 0)
+		mproc_lock_release(&S->lock);
+	return rc == 0 ? 0 : rc == -ETIMEDOUT ? 1 : 2;
+}
+
+/*
+ * One try: a victim and then a survivor sleep on the lock we hold; the
+ * victim is made SCHED_IDLE on our CPU, so the wake of our release makes it
+ * runnable but it cannot run before we SIGKILL it: killed between its wake
+ * and its first instruction, deterministically.  (A SIGSTOP would not do:
+ * a stopped task leaves the futex queue, so the wake would go to the
+ * survivor.)  Then the survivor must get the lock before its 40 ms timeout
+ * although it never polled.  If it has not by 35 ms we take the lock
+ * ourselves, so a survivor that merely wakes at its deadline fails.
+ * Returns 1 passed, 0 failed, -1 inconclusive (the victim ran, or we were
+ * too slow to make the outcome mean anything).
+ */
+static int woken_death_try(int cpu, const cpu_set_t *others)
+{
+	memset(S, 0, sizeof *S);
+	T_OK(mproc_lock_init(&S->lock));
+	T_OK(mproc_lock_acquire(&S->lock, MPROC_FOREVER));
+	pid_t v = t_fork(victim, NULL, 20);
+	wait_asleep(v, 1);
+	pin_to(v, cpu);
+	struct sched_param sp = {0};
+	T_OK(sched_setscheduler(v, SCHED_IDLE, &sp));
+	pid_t s = t_fork(survivor, NULL, 20);
+	wait_asleep(s, 2);
+	/* elsewhere: woken on our CPU it could preempt us, and the victim
+	 * could be picked after it */
+	T_OK(sched_setaffinity(s, sizeof *others, others));
+	int64_t t0 = __atomic_load_n(&S->survivor_start, __ATOMIC_SEQ_CST);
+	T_OK(mproc_lock_release(&S->lock));	/* wakes the victim (queued first) */
+	char vstate = proc_state(v);
+	kill(v, SIGKILL);
+	int vcode = t_join(v);
+	T_ASSERT(vcode == -SIGKILL || vcode == 0);
+	int64_t released = mproc_now_ns();
+	bool ran = vcode == 0 || mproc_lock_owner(&S->lock) == S->wid[0];
+	while (mproc_lock_owner(&S->lock) != S->wid[1] && mproc_now_ns() < t0 + 35 * MPROC_NS_PER_MS)
+		usleep(200);
+	int rc = mproc_lock_acquire(&S->lock, 0);
+	int64_t taken = mproc_now_ns();
+	int code = t_join(s);
+	if (rc == 0 || rc == -EOWNERDEAD)
+		T_OK(mproc_lock_release(&S->lock));
+	T_ASSERT(code == 0 || code == 1);
+	if (vstate != 'R' || ran || released > t0 + 25 * MPROC_NS_PER_MS ||
+	    (code == 1 && taken > t0 + 38 * MPROC_NS_PER_MS))
+		return -1;
+	return code == 0;
+}
+
+static void test_woken_sleeper_dies(void)
+{
+	/* A sleeper killed after a release woke it, before it ran again,
+	 * must not leave the other sleepers to the liveness poll. */
+	cpu_set_t mine;
+	T_OK(sched_getaffinity(0, sizeof mine, &mine));
+	int cpu = sched_getcpu();
+	T_ASSERT(cpu >= 0);
+	cpu_set_t others = mine;
+	CPU_CLR(cpu, &others);
+	if (CPU_COUNT(&others) == 0) {
+		fprintf(stderr, "   skipped: needs two CPUs\n");
+		return;
+	}
+	pin_to(0, cpu);
+	int pass = 0, fail = 0, unclear = 0;
+	for (int i = 0; i < 8 && pass < 3; i++) {
+		int r = woken_death_try(cpu, &others);
+		pass += r == 1;
+		fail += r == 0;
+		unclear += r < 0;
+	}
+	T_OK(sched_setaffinity(0, sizeof mine, &mine));
+	fprintf(stderr, "   %d passed, %d failed, %d inconclusive\n", pass, fail, unclear);
+	T_ASSERT(pass >= 2 && pass > fail);
+}
+
 /* ---- robustness: kill -9 at random points ---- */
 
 static void note_owner_died(void)
@@ -473,6 +623,7 @@ int main(void)
 	T_RUN(test_tickets);
 	T_RUN(test_exact_totals);
 	T_RUN(test_dead_sleeper);
+	T_RUN(test_woken_sleeper_dies);
 	T_RUN(test_waiters_see_death);
 	T_RUN(test_rlock_owner_died);
 	T_RUN(test_kill_holders);

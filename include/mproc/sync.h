@@ -56,9 +56,11 @@ struct mproc_lock {
 #define MPROC__LOCK_DEAD 0x7fffffffu
 /* nwait: bits 0-14 the sleepers counted in, bit 15 "a woken sleeper is on
  * its way back" (no release need wake another), bits 16-31 a generation
- * bumped by every wake (runtime/lock.c). */
+ * bumped by every wake, whose top bit also marks a standby woken with the
+ * woken sleeper (runtime/lock.c). */
 #define MPROC__LOCK_NW_COUNT 0x7fffu
 #define MPROC__LOCK_NW_WOKEN 0x8000u
+#define MPROC__LOCK_NW_STANDBY 0x80000000u
 
 int mproc_lock_init(struct mproc_lock *l);
 int mproc_lock_open(struct mproc_region *r, const char *name, struct mproc_lock **out);
