@@ -181,24 +181,27 @@ if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 4096
 fi
 
-heading "Queue (runtime/queue.c as of 6f5bc26), x86-TSO"
+heading "Queue (runtime/queue.c as of 166b267), x86-TSO"
 run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0"
 run queue.pml pass "-DNPROD=2 -DNCONS=1 -DITEMS=1 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=1 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DDEATHS=1"
 run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DNSLOT=2 -DMAXSIZE=1 -DDEATHS=1"
-# the two known findings' death points, with the suggested fixes
-run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1"
-run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1 -DFIX_TAIL_HELP=1"
+# the death points of findings 2, 3 and 6, against the code that fixed them
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1"
+run queue.pml pass "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DDEATHS=2"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=1"
 run queue.pml fail "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DDEATHS=0 -DBUG=2"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=0 -DBUG=3"
 run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=2 -DDEATHS=1 -DBUG=4"
-run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1 -DBUG=5"
-run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1"
-run queue.pml known "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DBUG=5"
+# findings 2, 3 and 6 as they were before 166b267
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DCLAIM_TAIL_DEATH=1 -DBUG=6"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DREADER_HOLD_DEATH=1 -DBUG=7"
+run queue.pml fail "-DNPROD=1 -DNCONS=1 -DITEMS=3 -DDEATHS=2 -DBUG=8"
 if [ "$full" -eq 1 ]; then
-	run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DREADER_HOLD_DEATH=1 -DFIX_EPIPE=1" 4096
+	run queue.pml pass "-DNPROD=1 -DNCONS=2 -DITEMS=2 -DREADER_HOLD_DEATH=1" 4096
 	run queue.pml pass "-DNPROD=2 -DNCONS=2 -DITEMS=1 -DDEATHS=1" 4096
 fi
 

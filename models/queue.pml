@@ -1,5 +1,5 @@
 /*
- * queue.pml - the Queue of runtime/queue.c as of 6f5bc26: a bounded MPMC ring of slots
+ * queue.pml - the Queue of runtime/queue.c as of 166b267: a bounded MPMC ring of slots
  * with per-slot sequence words (Vyukov) whose claim CAS also records the
  * claimer (word = seq | BUSY | owner), head/tail as hints helped forward by
  * CAS, recovery of slots whose claimer died (a dead producer's slot becomes
@@ -12,9 +12,10 @@
  * producer is done and every item put was taken.
  * One process may die (-DDEATHS=0 for none): a producer holding its claim
  * before or after filling the slot, or just after its release store; a
- * consumer just after its release store; and, with the knobs below (two
- * known findings), a producer between its claim and its tail CAS, a
- * consumer between its claim and its head CAS or holding its claim.  It is
+ * consumer just after its release store; and, with the knobs below (the
+ * death points of findings 2 and 3), a producer between its claim and its
+ * tail CAS, a consumer between its claim and its head CAS or holding its
+ * claim.  It is
  * replaced by a new process with a new identity that goes on (a producer
  * with its next item: the one it died with counts as not put).
  *
@@ -44,32 +45,26 @@
  *   -DBUG=5  the dead-reader recovery of the code before 6f5bc26: the slot
  *            is freed for the next lap but head is not helped past it, and
  *            a consumer does not help head past a later lap: a reader
- *            killed between its claim and its head CAS wedges the queue.
+ *            killed between its claim and its head CAS wedges the queue;
+ *   -DBUG=6  put_claim of 6f5bc26 (finding 2, fixed by 166b267): a slot
+ *            whose sequence is past tail is taken for a stale view, so a
+ *            producer killed between its claim CAS and its tail CAS, whose
+ *            slot a consumer skips and frees before another producer
+ *            passes by, leaves tail behind for good (-DCLAIM_TAIL_DEATH=1);
+ *   -DBUG=7  get_claim of 6f5bc26 (finding 3, fixed by 166b267): last
+ *            lap's claim at head is taken for a stale view, so after a
+ *            consumer killed holding its claim the gets never return
+ *            -EPIPE once the queue is closed (-DREADER_HOLD_DEATH=1);
+ *   -DBUG=8  the consumer that frees a skipped slot does not nudge the
+ *            producers (finding 6, before 166b267): a producer parked on
+ *            that slot sleeps until its poll period ends (50 ms), which
+ *            this model reports as a stuck producer (two deaths).
  *
- * Known finding (-DCLAIM_TAIL_DEATH=1, fails against 6f5bc26): a producer
- * killed between its claim CAS and its tail CAS, with no other producer
- * passing by before a consumer turns the dead claim into a skip and frees
- * the slot, leaves tail behind: the next put finds the slot's sequence past
- * its position, takes it for a stale view and never puts again (tail <
- * head, qsize -EBADMSG).  The death point is off by default; with
- * -DFIX_TAIL_HELP=1 put_claim helps tail past a slot whose sequence is past
- * tail (the consumer side's later-lap help, mirrored), and the model passes.
- *
- * Known finding (-DREADER_HOLD_DEATH=1, fails against 6f5bc26): a consumer
- * killed holding its claim (before or after its head CAS) leaves last lap's
- * BUSY word in the slot until a producer that needs the slot reclaims it.
- * Once the queue is closed no producer comes: when head reaches that slot
- * again, get_claim takes the word for a stale view and loops, so the
- * consumers never get -EPIPE (a get with a timeout ends in -ETIMEDOUT, one
- * without spins forever).  The death points are off by default; with
- * -DFIX_EPIPE=1 a consumer that finds last lap's claim at head ends the
- * stream when the queue is closed and tail == head, and the model passes.
- *
- * Observation (two deaths, -DDEATHS=2 with both knobs): a consumer that
- * frees a skipped slot for the next lap does not nudge the producers, so a
- * producer parked on that slot sleeps until its poll period ends (50 ms);
- * the model, whose polls end only while a dead claim is pending, reports
- * that as a stuck producer.
+ * The knobs -DCLAIM_TAIL_DEATH=1 and -DREADER_HOLD_DEATH=1 add the death
+ * points of findings 2 and 3; with the code of 166b267 (put_claim helps
+ * tail past a slot whose sequence is past it; a consumer that finds last
+ * lap's claim at head with tail == head treats the queue as empty, so
+ * -EPIPE once closed, and does not count it as ready) the model passes.
  */
 #ifndef NPROD
 #define NPROD 2
@@ -99,14 +94,18 @@
 #ifndef CLAIM_TAIL_DEATH
 #define CLAIM_TAIL_DEATH 0
 #endif
-#ifndef FIX_TAIL_HELP
+#if BUG == 6
 #define FIX_TAIL_HELP 0
+#else
+#define FIX_TAIL_HELP 1
 #endif
 #ifndef READER_HOLD_DEATH
 #define READER_HOLD_DEATH 0
 #endif
-#ifndef FIX_EPIPE
+#if BUG == 7
 #define FIX_EPIPE 0
+#else
+#define FIX_EPIPE 1
 #endif
 
 #define NCPU (NPROD + NCONS)
@@ -135,6 +134,10 @@
 #define WBUSY(w) (((w) / 16) % 2)
 #define WOWNER(w) ((w) / 32)
 #define MAXID 15
+
+/* signed distance of a slot's sequence from a position (mod 16) */
+#define DIST(seq, p) (((seq) - (p) % 16 + 16) % 16)
+#define AHEAD(d) ((d) > 0 && (d) < 8)
 
 bit alive[MAXID];
 byte next_id = NCPU + 1;
@@ -195,12 +198,19 @@ inline prod_ready()
 	pos = 0; w = 0; c = 0
 }
 
+/* Ready when the slot at head is ahead of head (an item, a skip, a
+ * reader's claim, a later lap); since 166b267 not while it still holds
+ * last lap's claim (a slow or dead reader: the poll finds the latter). */
 inline cons_ready()
 {
 	ld(me, HEADQ, pos);
 	ld(me, WORD + pos % NSLOT, w);
 	ld(me, CLOSEDQ, c);
+#if FIX_EPIPE
+	rdy = (AHEAD(DIST(WSEQ(w), pos)) || c);
+#else
 	rdy = (WSEQ(w) != pos % 16 || c);
+#endif
 	pos = 0; w = 0; c = 0
 }
 
@@ -231,9 +241,6 @@ inline wait_change(idx, s, seen)
 	(mem[idx] != pos || mem[WORD + s] != seen)
 }
 
-/* signed distance of a slot's sequence from a position (mod 16) */
-#define DIST(seq, p) (((seq) - (p) % 16 + 16) % 16)
-#define AHEAD(d) ((d) > 0 && (d) < 8)
 
 /* reclaim_read: the reader of the item at `last` died holding it: take its
  * claim, help head past it, free the slot for the next lap, nudge. */
@@ -436,11 +443,19 @@ restart:
 		:: else
 		fi
 	   :: d == 1 && !WBUSY(w) && WOWNER(w) == SKIP ->
-		/* abandoned: free it for the next lap, move on (no nudge of
-		 * the producers: see the observation above) */
+		/* abandoned: free it for the next lap, move on, and nudge
+		 * the producers: one may be parked on this slot */
 		cas(WORD + pos % NSLOT, w, QW((pos + NSLOT) % 16, 0, 0));
 		if
-		:: ok -> cas(HEADQ, pos, pos + 1)
+		:: ok ->
+			cas(HEADQ, pos, pos + 1);
+#if BUG != 8
+			ld(me, NPROD_WAIT, v);
+			if
+			:: v -> ec_inc(NOT_FULL)
+			:: else
+			fi
+#endif
 		:: else
 		fi
 	   :: d == 1 && WBUSY(w) ->
