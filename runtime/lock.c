@@ -81,6 +81,16 @@ int mproc_lock_open(struct mproc_region *r, const char *name, struct mproc_lock 
 	return rc < 0 ? rc : 0;
 }
 
+/* We took the word from the dead holder `dead`: the lock is ours and
+ * inconsistent.  Out of line so that the probe has one site, however many
+ * callers lock_take_from_dead has. */
+static __attribute__((noinline)) int lock_owner_dead(struct mproc_lock *l, uint32_t dead)
+{
+	MPI_STORE(&l->state, LOCK_INCONSISTENT);
+	MPI_PROBE2(lock_owner_dead, l, dead);
+	return -EOWNERDEAD;
+}
+
 /* Takes the lock from a dead holder: -EOWNERDEAD, or -EAGAIN if the holder
  * is alive or the word moved on. */
 static int lock_take_from_dead(struct mproc_lock *l, uint32_t seen, uint32_t self)
@@ -96,8 +106,7 @@ static int lock_take_from_dead(struct mproc_lock *l, uint32_t seen, uint32_t sel
 	if (!__atomic_compare_exchange_n(&l->word, &seen, self, false, __ATOMIC_ACQUIRE,
 					 __ATOMIC_RELAXED))
 		return -EAGAIN;
-	MPI_STORE(&l->state, LOCK_INCONSISTENT);
-	return -EOWNERDEAD;
+	return lock_owner_dead(l, seen);
 }
 
 /* One attempt: 0, -EBUSY (held; *seen = the holder), -ENOTRECOVERABLE. */

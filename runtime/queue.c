@@ -339,6 +339,13 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 	return -EAGAIN;
 }
 
+/* A put that found the queue full waits for a get (q_park). */
+static int put_park(struct mproc_queue *h, int64_t deadline)
+{
+	MPI_PROBE2(queue_wait_full, h->q, __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED));
+	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
+}
+
 static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
 		    int64_t heap_off)
 {
@@ -378,7 +385,7 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 		rc = put_claim(h, (uint32_t)me, check_dead, &pos);
 		if (rc != -EAGAIN || deadline == 0)
 			break;
-		rc = q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
+		rc = put_park(h, deadline);
 		if (rc == -ETIMEDOUT)
 			break;
 		check_dead = rc == 1;
@@ -400,6 +407,15 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 }
 
 /* ---- get ---- */
+
+/* The producer that claimed `pos` died writing it: mark the slot a skip
+ * (ready, owner SKIP_OWNER), which the next get frees and steps over. */
+static void skip_dead(struct mproc_queue *h, struct mpi_qslot *s, uint64_t pos, uint64_t w)
+{
+	if (__atomic_compare_exchange_n(&s->word, &w, mpi_cw(pos + 1, SKIP_OWNER, false), false,
+					__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		MPI_PROBE2(queue_skip_dead, h->q, pos);
+}
 
 /* Claims the item at head: 0 with its position in *at, or -EAGAIN (empty),
  * -EPIPE, -EMSGSIZE (too long for cap: *need set, item left). */
@@ -464,9 +480,7 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 			continue;	/* stale view */
 		if (mpi_cw_busy(w)) {	/* being written */
 			if (check_dead && mpi_claimer_gone(mpi_cw_owner(w)))
-				__atomic_compare_exchange_n(&s->word, &w,
-							    mpi_cw(pos + 1, SKIP_OWNER, false), false,
-							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				skip_dead(h, s, pos, w);
 			return -EAGAIN;
 		}
 		/* Empty.  Closed and nothing in flight (tail == head): the end. */
@@ -475,6 +489,13 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 		return -EAGAIN;
 	}
 	return -EAGAIN;
+}
+
+/* A get that found the queue empty waits for a put (q_park). */
+static int get_park(struct mproc_queue *h, int64_t deadline)
+{
+	MPI_PROBE2(queue_wait_empty, h->q, __atomic_load_n(&h->q->head, __ATOMIC_RELAXED));
+	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
 }
 
 static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)
@@ -532,7 +553,7 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		if (seen == (uint32_t)hp && !check_dead &&
 		    mproc_spin_while_eq(seqw, seen, &h->q->spin))
 			continue;
-		rc = q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
+		rc = get_park(h, deadline);
 		if (rc == -ETIMEDOUT)
 			return rc;
 		check_dead = rc == 1;

@@ -29,10 +29,13 @@ static int rlock_try_steal(const struct mproc_region *r, uint32_t *word, uint32_
 	/* Keep the waiter bit: others may still sleep on the word.  Acquire
 	 * pairs with the dead holder's (partial) writes being visible. */
 	uint32_t want = self | (seen & MPI_RL_WAITERS);
-	if (__atomic_compare_exchange_n(word, &seen, want, false, __ATOMIC_ACQUIRE,
-					__ATOMIC_RELAXED))
-		return -EOWNERDEAD;
-	return -EAGAIN;
+	if (!__atomic_compare_exchange_n(word, &seen, want, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return -EAGAIN;
+	/* Its own name: a probe name has one site (docs/perf.md), and the
+	 * Lock's lock_owner_dead is in lock.c. */
+	MPI_PROBE2(region_lock_owner_dead, word, holder);
+	return -EOWNERDEAD;
 }
 
 int mpi_rlock_acquire(const struct mproc_region *r, uint32_t *word, int64_t deadline)

@@ -18,7 +18,8 @@ command -v readelf >/dev/null || { echo "readelf missing (binutils)"; exit 77; }
 
 want="futex_wait futex_woke futex_wake ec_wake ring_wait_full ring_wait_empty
 	pool_steal pool_worker_died pool_worker_replaced pool_task_failed_by_death
-	pool_chunk_failed_by_death"
+	pool_chunk_failed_by_death lock_owner_dead region_lock_owner_dead
+	queue_wait_full queue_wait_empty queue_skip_dead"
 want=$(echo $want)	# one line, single spaces
 
 found=$(readelf -n "$lib" | awk '
