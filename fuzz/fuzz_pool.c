@@ -363,6 +363,26 @@ static void steer(void)
 	}
 }
 
+/* K1 once more: a job generation a peer rewrites can meet an old
+ * handle's again, through honest reuses (even inside one call of the
+ * service thread's callbacks, where no steering can run), or wrap from
+ * 2^32 - 1 to 0.  So hostile writes leave the job generations alone. */
+static uint32_t job_gens[POOL_NJOBS];
+
+static void gens_save(void)
+{
+	for (uint32_t jx = 0; jx < O.njobs; jx++)
+		job_gens[jx] = (uint32_t)(O.jobs[jx].sw >> 32);
+}
+
+static void gens_restore(void)
+{
+	for (uint32_t jx = 0; MPROC_FUZZ_SKIP_KNOWN && jx < O.njobs; jx++) {
+		uint64_t *sw = &O.jobs[jx].sw;
+		*sw = (uint64_t)job_gens[jx] << 32 | (uint32_t)*sw;
+	}
+}
+
 /* Room in the injection ring for `need` more hints: mpi_pool_inject waits
  * until there is (K3).  Also a limit of this target: its workers consume
  * hints only when an operation says so. */
@@ -988,6 +1008,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < MAX_OPS && s.n; k++) {
 		uint8_t op = take8(&s) % NOPS;
 		bool hostile = op >= 16;
+		if (hostile)
+			gens_save();
 		switch (op) {
 		case 0: case 1: op_apply(&s); break;
 		case 2: op_map(&s, false); break;
@@ -1015,6 +1037,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* After honest operations too: a job slot whose generation a
 		 * peer set to 2^32 - 1 wraps back to an old handle's on reuse. */
 		dirty |= hostile;
+		if (hostile)
+			gens_restore();
 		if (dirty)
 			steer();
 	}
