@@ -473,6 +473,8 @@ static int fill_queue(const struct insp *in, const void *p, struct mproc_obj_inf
 	o->u.queue.unfinished = o->u.queue.joinable ? (int64_t)MPI_LOAD(&q->unfinished) : -1;
 	o->u.queue.puts = tail;
 	o->u.queue.gets = head;
+	stat_fill(&q->stat[0], &o->u.queue.get_stat);
+	stat_fill(&q->stat[1], &o->u.queue.put_stat);
 	queue_scan(q, n, ss, head, tail - head > n ? n : tail - head, o);
 	return 0;
 }
@@ -499,6 +501,8 @@ static int fill_mpmc(const struct insp *in, const void *p, struct mproc_obj_info
 	o->u.mpmc.watched = MPI_LOAD(&m->watch_armed) != 0;
 	o->u.mpmc.put_slots = MPI_LOAD(&m->tail);
 	o->u.mpmc.got_slots = MPI_LOAD(&m->head);
+	stat_fill(&m->stat[0], &o->u.mpmc.get_stat);
+	stat_fill(&m->stat[1], &o->u.mpmc.put_stat);
 	return 0;
 }
 

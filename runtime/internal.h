@@ -241,7 +241,7 @@ bool mpi_claimer_gone(uint32_t owner);
 /* Announce in *nwait, membarrier, re-check ready(obj), sleep on ec until
  * `until` (absolute): 0 woken or ready, -ETIMEDOUT. */
 int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
-		  int64_t until);
+		  int64_t until, struct mproc_waitstat *ws);
 /* After a release store: bump ec if someone announced in *nwait (a plain
  * load: the sleeper's membarrier orders it after our store).  Inline: it
  * is on every put and get. */
@@ -260,7 +260,7 @@ struct mpi_queue {
 	uint32_t slot_size;
 	uint32_t flags;
 	uint32_t maxsize;	/* <= nslots: Queue(1) needs two slots */
-	uint32_t pad0[8];
+	struct mproc_waitstat stat[2];	/* 0: gets on empty, 1: puts on full */
 	uint64_t tail;
 	uint64_t pad1[7];
 	uint64_t head;
@@ -302,7 +302,7 @@ struct mpi_mpmc {
 	uint32_t slot_bytes;	/* a power of two */
 	uint32_t max_span;	/* most slots one message may take: nslots / 4 */
 	uint32_t flags;
-	uint32_t pad0[8];
+	struct mproc_waitstat stat[2];	/* 0: gets on empty, 1: puts on full */
 	uint64_t tail;		/* next position to reserve (producers CAS it) */
 	uint64_t pad1[7];
 	uint64_t head;		/* next position to read (a hint: claims decide) */

@@ -63,6 +63,7 @@ int mproc_lock_init(struct mproc_lock *l)
 	l->nwait = 0;
 	l->state = 0;
 	l->spin.budget_ns = 0;
+	l->stat = (struct mproc_waitstat){0};
 	return 0;
 }
 
@@ -307,9 +308,9 @@ static int lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, in
 		int64_t nap = mproc_now_ns() + MPI_LOCK_NAP_NS;
 		if (until == MPROC_FOREVER || until > nap)
 			until = nap;
-		return mpi_futex_wait_abs(&l->word, v, until);
+		return mpi_sleep(&l->stat, &l->word, v, until);
 	}
-	int rc = mpi_futex_wait_abs(&l->nwait, armed, end);
+	int rc = mpi_sleep(&l->stat, &l->nwait, armed, end);
 	return rc == -ETIMEDOUT && end != until ? 0 : rc;
 }
 
@@ -366,6 +367,7 @@ int mproc_lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns)
 	int rc = lock_try(l, self, &seen);
 	if (rc != -EBUSY)
 		return rc;
+	MPI_COUNT(&l->stat.contended);
 	int64_t deadline = mproc_deadline(timeout_ns);
 	if (deadline == 0) {
 		/* A try-acquire still takes a lock whose holder is dead. */

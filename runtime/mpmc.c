@@ -557,11 +557,16 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 	int64_t deadline = timeout_ns == 0 || timeout_ns == MPROC_FOREVER ? timeout_ns
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
+	bool waited = false;
 	for (;;) {
 		uint64_t blocked;
 		int rc = prod_claim(h, self, span, at, &blocked);
 		if (rc == 1)
 			continue;
+		if (rc == -EAGAIN && !waited) {
+			waited = true;	/* counted once per call */
+			MPI_COUNT(&h->m->stat[1].contended);
+		}
 		if (rc != -EAGAIN || deadline == 0)
 			return rc;
 		int64_t now = mproc_now_ns();
@@ -585,7 +590,8 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 			continue;
 		struct pwait c = {h, blocked};
 		int64_t until = park_until(&st, deadline);
-		rc = mpi_chan_park(&h->m->nprod_wait, &h->m->not_full, prod_ready, &c, until);
+		rc = mpi_chan_park(&h->m->nprod_wait, &h->m->not_full, prod_ready, &c, until,
+				   &h->m->stat[1]);
 		if (rc == -ETIMEDOUT && until == deadline)
 			return -ETIMEDOUT;
 	}
@@ -837,7 +843,7 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
 	uint64_t judge = NOWHERE;
-	bool rearmed = false;
+	bool rearmed = false, waited = false;
 	for (;;) {
 		uint64_t stuck;
 		int rc = cons_claim(h, self, cap, need, judge, r, &stuck);
@@ -849,6 +855,10 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 			mpi_notify_rearm(h->watch_fd, &h->m->watch_pending);
 			rearmed = true;
 			continue;
+		}
+		if (!waited) {
+			waited = true;	/* counted once per call */
+			MPI_COUNT(&h->m->stat[0].contended);
 		}
 		if (deadline == 0)
 			return -EAGAIN;
@@ -870,7 +880,8 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 		    mproc_spin_while_eq(seq, seen, &h->m->cons_spin))
 			continue;
 		int64_t until = park_until(&st, deadline);
-		rc = mpi_chan_park(&h->m->ncons_wait, &h->m->not_empty, cons_ready, h, until);
+		rc = mpi_chan_park(&h->m->ncons_wait, &h->m->not_empty, cons_ready, h, until,
+				   &h->m->stat[0]);
 		if (rc == -ETIMEDOUT && until == deadline)
 			return -ETIMEDOUT;
 	}

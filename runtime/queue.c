@@ -192,7 +192,7 @@ static void q_poke(struct mproc_queue *h)
 int64_t mpi_chan_poll_ns = 50 * MPROC_NS_PER_MS;
 
 int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj), void *obj,
-		  int64_t until)
+		  int64_t until, struct mproc_waitstat *ws)
 {
 	/* seq_cst, then membarrier: the other side's publish is a release
 	 * store and a plain load of *nwait (mpi_chan_nudge); the membarrier
@@ -200,7 +200,7 @@ int mpi_chan_park(uint32_t *nwait, struct mproc_ec *ec, bool (*ready)(void *obj)
 	__atomic_fetch_add(nwait, 1, __ATOMIC_SEQ_CST);
 	(void)mpi_membarrier();
 	uint32_t v = mproc_ec_value(ec);
-	int rc = ready(obj) ? 0 : mproc_ec_wait(ec, v, until, NULL);
+	int rc = ready(obj) ? 0 : mpi_ec_wait(ec, v, until, NULL, ws);
 	/* Relaxed: a stale count only costs the other side one extra bump. */
 	__atomic_fetch_sub(nwait, 1, __ATOMIC_RELAXED);
 	return rc;
@@ -220,7 +220,7 @@ bool mpi_claimer_gone(uint32_t owner)
  * out (time to check for dead claimers), -ETIMEDOUT.
  */
 static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
-		  bool (*ready)(void *), int64_t deadline)
+		  bool (*ready)(void *), int64_t deadline, struct mproc_waitstat *ws)
 {
 	int64_t now = mproc_now_ns();
 	if (deadline != MPROC_FOREVER && now >= deadline)
@@ -228,7 +228,7 @@ static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
 	int64_t until = now + mpi_chan_poll_ns;
 	if (deadline != MPROC_FOREVER && deadline < until)
 		until = deadline;
-	if (mpi_chan_park(nwait, ec, ready, h, until) == -ETIMEDOUT)
+	if (mpi_chan_park(nwait, ec, ready, h, until, ws) == -ETIMEDOUT)
 		return until == deadline ? -ETIMEDOUT : 1;
 	return 0;
 }
@@ -343,7 +343,8 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 static int put_park(struct mproc_queue *h, int64_t deadline)
 {
 	MPI_PROBE2(queue_wait_full, h->q, __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED));
-	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline);
+	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline,
+		      &h->q->stat[1]);
 }
 
 static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
@@ -381,8 +382,13 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 	bool check_dead = false;
 	uint64_t pos = 0;
 	int rc;
+	bool waited = false;
 	for (;;) {
 		rc = put_claim(h, (uint32_t)me, check_dead, &pos);
+		if (rc == -EAGAIN && !waited) {
+			waited = true;	/* counted once per call */
+			MPI_COUNT(&h->q->stat[1].contended);
+		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;
 		rc = put_park(h, deadline);
@@ -495,7 +501,8 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 static int get_park(struct mproc_queue *h, int64_t deadline)
 {
 	MPI_PROBE2(queue_wait_empty, h->q, __atomic_load_n(&h->q->head, __ATOMIC_RELAXED));
-	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline);
+	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline,
+		      &h->q->stat[0]);
 }
 
 static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)
@@ -532,7 +539,7 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 	if (me < 0)
 		return me;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	bool check_dead = false, rearmed = false;
+	bool check_dead = false, rearmed = false, waited = false;
 	uint64_t pos = 0;
 	int rc;
 	for (;;) {
@@ -542,6 +549,10 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 			mpi_notify_rearm(h->watch_fd, &h->q->watch_pending);
 			rearmed = true;
 			continue;
+		}
+		if (rc == -EAGAIN && !waited) {
+			waited = true;	/* counted once per call */
+			MPI_COUNT(&h->q->stat[0].contended);
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;

@@ -440,7 +440,7 @@ void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t a
 	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
 			 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
 	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
-	mproc__ring_tell(p);
+	mproc__ring_tell(p, r);
 }
 
 /*
@@ -516,11 +516,11 @@ int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, in
 	if (len)	/* buf may be NULL for an empty message */
 		mproc__ring_copy(p->data + (at & p->mask) + hdr_size(p), buf, len);
 	if (p->slot)
-		mproc__ring_slot_publish(p, at);
+		mproc__ring_slot_publish(p, p->ring, at + p->slot);
 	else if (from != at)
 		mproc__ring_publish_padded(p, from, at, len);
 	else
-		mproc__ring_publish(p, p->data + (at & p->mask), at, len);
+		mproc__ring_publish(p, p->ring, p->data, p->mask, at, len);
 	return 0;
 }
 
@@ -676,19 +676,22 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 }
 
 /*
- * A fixed-size ring's consumer that keeps catching up with a streaming
- * producer takes each message as it lands, and the two CPUs pass each line
- * back and forth while it is being filled.  Letting a few lines gather
- * first turns that into runs of finished lines, read with several misses in
- * flight: 64-byte messages went from 1.4x to 1.9x ck_ring's rate here.
- * After a few short waits in a row (port->streak) the consumer probes for
- * RING_GATHER_PROBE pauses (~0.3 us) whether the producer publishes again;
- * if so it waits while tail keeps moving (costing RING_GATHER_IDLE pauses,
- * ~0.6 us, when a stream stops); if not (request/response: one message in
- * flight) it backs off for RING_GATHER_BACKOFF short waits, so a round trip
- * pays a probe once in 34 at most (~10 ns a round trip).  A variable
- * ring does not gather: its consumer watches headers, and the Pipe's round
- * trip is what it is tuned for.
+ * A consumer that keeps catching up with a streaming producer takes each
+ * message as it lands, and the two CPUs pass each line back and forth
+ * while it is being filled.  Letting a few lines gather first turns that
+ * into runs of finished lines, read with several misses in flight: 64-byte
+ * messages went from 1.4x to 1.9x ck_ring's rate here on a fixed-size ring,
+ * and from 1.3x to 1.7-2.4x on a variable one.  After a few short waits in
+ * a row (port->streak) the consumer probes for RING_GATHER_PROBE pauses
+ * (~0.3 us) whether the producer publishes again; if so it waits while
+ * tail keeps moving (costing RING_GATHER_IDLE pauses, ~0.6 us, when a
+ * stream stops); if not (request/response: one message in flight) it backs
+ * off for RING_GATHER_BACKOFF short waits, so a round trip pays a probe
+ * once in 34 at most (~10 ns a round trip).  Both kinds watch tail here: a
+ * variable ring's producer stores it after each header, so it moves as
+ * records are published (the consumer still finds them by their headers;
+ * tail only says when to stop waiting, and a corrupt one only ends the
+ * wait early or after RING_GATHER_PAUSES).
  */
 static void cons_gather(struct mproc_rport *p)
 {
@@ -729,7 +732,7 @@ static bool cons_wait_brief(struct mproc_rport *p)
 		p->streak++;
 	else if (p->streak > 0)
 		p->streak = 0;
-	if (took && p->slot && p->streak >= 2)
+	if (took && p->streak >= 2)
 		cons_gather(p);
 	return took != 0;
 }
@@ -755,7 +758,7 @@ ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size
 	}
 	if (n)
 		mproc__ring_copy(buf, p->data + (at & p->mask) + hdr_size(p), (size_t)n);
-	mproc__ring_consume(p, next);
+	mproc__ring_consume(p, p->ring, next);
 	return n;
 }
 

@@ -605,6 +605,51 @@ static void test_counters(void)
 	T_EQ(o.u.ring.bytes_out, 48);
 	T_EQ(o.u.ring.recv_stat.contended, 1);
 	T_EQ(o.u.ring.send_stat.contended, 0);
+
+	/* A Lock held by another process: a try and a timed acquire wait. */
+	struct mproc_lock *l;
+	T_OK(mproc_lock_open(W, "lk", &l));
+	pid_t h = lock_killed(l);	/* holder killed with the lock held */
+	(void)h;
+	o = look_ok("lk", MPROC_TYPE_LOCK);
+	T_EQ(o.u.lock.stat.contended, 0);
+	T_EQ(mproc_lock_acquire(l, 2 * MPROC_NS_PER_MS), -EOWNERDEAD);
+	o = look_ok("lk", MPROC_TYPE_LOCK);
+	T_EQ(o.u.lock.stat.contended, 1);
+	T_EQ(o.u.lock.stat.sleeps, o.u.lock.stat.timeouts + o.u.lock.stat.wakeups);
+	T_OK(mproc_lock_consistent(l));
+	T_OK(mproc_lock_release(l));
+
+	/* Queue and MPMC ring: traffic is their positions; a get on empty
+	 * waits. */
+	struct mproc_queue *q;
+	struct mproc_mpmc *mp;
+	T_OK(mproc_queue_open(W, "q", NULL, &q));
+	T_OK(mproc_mpmc_open(W, "mp", NULL, &mp));
+	size_t need;
+	int x;
+	for (int i = 0; i < 5; i++) {
+		T_OK(mproc_queue_put(q, &i, sizeof i, 0));
+		T_OK(mproc_mpmc_put(mp, &i, sizeof i, 0));
+	}
+	for (int i = 0; i < 5; i++) {
+		T_EQ(mproc_queue_get(q, &x, sizeof x, &need, 0), (ssize_t)sizeof x);
+	}
+	T_EQ(mproc_mpmc_get(mp, &x, sizeof x, &need, 0), (ssize_t)sizeof x);
+	T_EQ(mproc_queue_get(q, &x, sizeof x, &need, 2 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	o = look_ok("q", MPROC_TYPE_QUEUE);
+	T_EQ(o.u.queue.puts, 5);
+	T_EQ(o.u.queue.gets, 5);
+	T_EQ(o.u.queue.get_stat.contended, 1);
+	T_ASSERT(o.u.queue.get_stat.sleeps >= 1);
+	T_EQ(o.u.queue.get_stat.sleeps, o.u.queue.get_stat.timeouts + o.u.queue.get_stat.wakeups);
+	T_EQ(o.u.queue.put_stat.contended, 0);
+	o = look_ok("mp", MPROC_TYPE_MPMC);
+	T_EQ(o.u.mpmc.put_slots, 5);
+	T_EQ(o.u.mpmc.got_slots, 1);
+	T_EQ(o.u.mpmc.get_stat.contended, 0);
+	mproc_queue_free(q);
+	mproc_mpmc_free(mp);
 	close_pair();
 }
 

@@ -279,32 +279,31 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
  */
 
 /*
- * Producer: where a record of len bytes goes (*at: its tail), when it and
- * the zero word after it fit, the record before the end of the buffer, the
- * cached head already shows the room and neither end is closed; NULL sends
- * the caller to the slow path (a pad needed, the head to re-read, waiting,
- * errors).  Relaxed loads: the tail is ours (a peer's rewrite only costs us
- * our own data, as in the slow path), and the head cache only ever
- * under-states the room.
+ * Producer: true, with *at set to the tail, when a record of len bytes and
+ * the zero word after it fit before the end of the buffer, the cached head
+ * already shows the room and neither end is closed; false sends the caller
+ * to the slow path (a pad needed, the head to re-read, waiting, errors).
+ * Relaxed loads: the tail is ours (a peer's rewrite only costs us our own
+ * data, as in the slow path), and the head cache only ever under-states
+ * the room.  The callers read every port field they need before they copy:
+ * the copy's byte stores may alias anything, and would make the compiler
+ * load the port again after it.
  */
-static inline uint8_t *mproc__ring_room(struct mproc_rport *p, uint64_t len, uint64_t *at)
+static inline bool mproc__ring_room(const struct mproc_rport *p, struct mproc_ring *r,
+				    uint64_t len, uint64_t *at)
 {
-	struct mproc_ring *r = p->ring;
-	uint64_t cap = p->capacity;
+	uint64_t cap = p->capacity, hc = p->head_cache;
 	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	uint64_t size = mproc__ring_rec(len), off = tail & (cap - 1);
-	if (len > p->max_msg || (tail & 7) != 0 || size > cap - off ||
-	    tail - p->head_cache > cap - size - MPROC__RING_HDR ||
-	    __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0)
-		return NULL;
 	*at = tail;
-	return p->data + off;
+	return len <= p->max_msg && (tail & 7) == 0 && size <= cap - off &&
+	       tail - hc <= cap - size - MPROC__RING_HDR &&
+	       __atomic_load_n(&r->closed, __ATOMIC_RELAXED) == 0;
 }
 
 /* Producer: a consumer waiting or watching is told (after a publish). */
-static inline void mproc__ring_tell(struct mproc_rport *p)
+static inline void mproc__ring_tell(struct mproc_rport *p, struct mproc_ring *r)
 {
-	struct mproc_ring *r = p->ring;
 	/* A compiler barrier only: the loads stay after the publishing store
 	 * in program order; a CPU that still lets them pass it is what the
 	 * sleeper's two-stage wait in ring.c covers. */
@@ -314,22 +313,21 @@ static inline void mproc__ring_tell(struct mproc_rport *p)
 		mproc__ring_wake_cons(p);
 }
 
-/* Producer: writes the zero word after the record at rec (tail at), the
- * record's header, which publishes it, and tail. */
-static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint64_t at,
-				       uint64_t len)
+/* Producer: writes the zero word after the record at tail `at` (in data,
+ * of index mask `mask`), the record's header, which publishes it, and
+ * tail; then tells a waiting consumer. */
+static inline void mproc__ring_publish(struct mproc_rport *p, struct mproc_ring *r, uint8_t *data,
+				       uint64_t mask, uint64_t at, uint64_t len)
 {
-	struct mproc_ring *r = p->ring;
 	uint64_t end = at + mproc__ring_rec(len);
-	__atomic_store_n((uint64_t *)(void *)(p->data + (end & (p->capacity - 1))), 0,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)(data + (end & mask)), 0, __ATOMIC_RELAXED);
 	/* Release: the payload and the zero word before the header. */
-	__atomic_store_n((uint64_t *)(void *)rec, ((uint64_t)MPROC__RING_DATA << 32) | len,
-			 __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)(void *)(data + (at & mask)),
+			 ((uint64_t)MPROC__RING_DATA << 32) | len, __ATOMIC_RELEASE);
 	/* Release: for a next producer process, which takes the side's lock
 	 * after us; the consumer goes by headers and may briefly be past it. */
 	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
-	mproc__ring_tell(p);
+	mproc__ring_tell(p, r);
 }
 
 /*
@@ -337,11 +335,11 @@ static inline void mproc__ring_publish(struct mproc_rport *p, uint8_t *rec, uint
  * when a data record's header is there and checks out against our
  * geometry; -1 for the slow path (empty, a pad, corrupt).
  */
-static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **recp,
-					uint64_t *headp)
+static inline int64_t mproc__ring_front(const struct mproc_rport *p, struct mproc_ring *r,
+					const uint8_t **recp, uint64_t *headp)
 {
-	struct mproc_ring *r = p->ring;
 	uint64_t cap = p->capacity;
+	uint32_t max = p->max_msg;
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	uint64_t off = head & (cap - 1);
 	/* A head that is not a multiple of 8 (corrupt) reads the record at the
@@ -352,7 +350,7 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **r
 	 * payload is visible. */
 	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_ACQUIRE);
 	uint32_t len = (uint32_t)h;
-	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > p->max_msg ||
+	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > max ||
 	    mproc__ring_rec(len) > cap - off)
 		return -1;
 	*recp = rec;
@@ -361,9 +359,8 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, const uint8_t **r
 }
 
 /* Consumer: hands the space up to next back to the producer. */
-static inline void mproc__ring_consume(struct mproc_rport *p, uint64_t next)
+static inline void mproc__ring_consume(struct mproc_rport *p, struct mproc_ring *r, uint64_t next)
 {
-	struct mproc_ring *r = p->ring;
 	/* Release: our reads of the record are done before the producer may
 	 * write over it. */
 	__atomic_store_n(&r->head, next, __ATOMIC_RELEASE);
@@ -377,33 +374,30 @@ static inline void mproc__ring_consume(struct mproc_rport *p, uint64_t next)
  * when the cached head shows a free slot and neither end is closed.  Slots
  * divide the buffer: an aligned tail never needs a pad.
  */
-static inline uint8_t *mproc__ring_slot_room(struct mproc_rport *p, uint64_t *at)
+static inline bool mproc__ring_slot_room(const struct mproc_rport *p, struct mproc_ring *r,
+					 uint64_t *at)
 {
-	struct mproc_ring *r = p->ring;
-	uint64_t cap = p->capacity, slot = p->slot;
+	uint64_t cap = p->capacity, slot = p->slot, hc = p->head_cache;
 	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	if ((tail & (slot - 1)) != 0 || tail - p->head_cache > cap - slot ||
-	    __atomic_load_n(&r->closed, __ATOMIC_RELAXED) != 0)
-		return NULL;
 	*at = tail;
-	return p->data + (tail & (cap - 1));
+	return (tail & (slot - 1)) == 0 && tail - hc <= cap - slot &&
+	       __atomic_load_n(&r->closed, __ATOMIC_RELAXED) == 0;
 }
 
 /* Fixed-size ring, producer: publishes the message at `at` (no header). */
-static inline void mproc__ring_slot_publish(struct mproc_rport *p, uint64_t at)
+static inline void mproc__ring_slot_publish(struct mproc_rport *p, struct mproc_ring *r,
+					    uint64_t end)
 {
-	struct mproc_ring *r = p->ring;
 	/* Release: the message is visible to a consumer that sees the tail. */
-	__atomic_store_n(&r->tail, at + p->slot, __ATOMIC_RELEASE);
-	mproc__ring_tell(p);
+	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
+	mproc__ring_tell(p, r);
 }
 
-/* Fixed-size ring, consumer: the message at head (*recp, *headp), when the
- * tail we know of (refreshed once) covers a whole aligned slot; NULL for
- * the slow path. */
-static inline const uint8_t *mproc__ring_slot_front(struct mproc_rport *p, uint64_t *headp)
+/* Fixed-size ring, consumer: true, with *headp set, when the tail we know
+ * of (refreshed once) covers a whole aligned slot at head. */
+static inline bool mproc__ring_slot_front(struct mproc_rport *p, struct mproc_ring *r,
+					  uint64_t *headp)
 {
-	struct mproc_ring *r = p->ring;
 	uint64_t cap = p->capacity, slot = p->slot;
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED), tail = p->tail_cache;
 	if (tail - head - 1 >= cap) {
@@ -411,95 +405,100 @@ static inline const uint8_t *mproc__ring_slot_front(struct mproc_rport *p, uint6
 		tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		p->tail_cache = tail;
 	}
-	if (tail - head - 1 >= cap || tail - head < slot || (head & (slot - 1)) != 0)
-		return NULL;
 	*headp = head;
-	return p->data + (head & (cap - 1));
+	return tail - head - 1 < cap && tail - head >= slot && (head & (slot - 1)) == 0;
 }
 
 /*
  * The fast paths proper: each returns what the call returns, or
  * MPROC__RING_SLOW when the slow path must decide (the slow path also
- * calls them again after a brief wait for the other side).
+ * calls them again after a brief wait for the other side).  Each reads
+ * the port into locals first (see mproc__ring_room).
  */
 #define MPROC__RING_SLOW (-0x7fffffff)
 
 static inline int mproc__ring_send_fast(struct mproc_rport *p, const void *buf, size_t len)
 {
-	uint64_t at;
-	uint8_t *rec;
-	if (!p->slot) {
-		if ((rec = mproc__ring_room(p, len, &at)) != NULL) {
-			mproc__ring_copy(rec + MPROC__RING_HDR, buf, len);	/* buf: NULL if len 0 */
-			mproc__ring_publish(p, rec, at, len);
-			return 0;
-		}
-	} else if (len == p->slot && (rec = mproc__ring_slot_room(p, &at)) != NULL) {
-		mproc__ring_copy(rec, buf, len);
-		mproc__ring_slot_publish(p, at);
+	struct mproc_ring *r = p->ring;
+	uint8_t *data = p->data;
+	uint64_t mask = p->mask, slot = p->slot, at;
+	if (!slot) {
+		if (!mproc__ring_room(p, r, len, &at))
+			return MPROC__RING_SLOW;
+		/* buf: NULL if len 0 */
+		mproc__ring_copy(data + (at & mask) + MPROC__RING_HDR, buf, len);
+		mproc__ring_publish(p, r, data, mask, at, len);
 		return 0;
 	}
-	return MPROC__RING_SLOW;
+	if (len != slot || !mproc__ring_slot_room(p, r, &at))
+		return MPROC__RING_SLOW;
+	mproc__ring_copy(data + (at & mask), buf, len);
+	mproc__ring_slot_publish(p, r, at + slot);
+	return 0;
 }
 
 static inline ssize_t mproc__ring_recv_fast(struct mproc_rport *p, void *buf, size_t cap)
 {
-	const uint8_t *rec;
-	uint64_t head;
-	if (!p->slot) {
-		int64_t n = mproc__ring_front(p, &rec, &head);
-		if (n >= 0 && (uint64_t)n <= cap) {
-			mproc__ring_copy(buf, rec + MPROC__RING_HDR, (size_t)n);
-			mproc__ring_consume(p, head + mproc__ring_rec((uint64_t)n));
-			return (ssize_t)n;
-		}
-	} else if (p->slot <= cap && (rec = mproc__ring_slot_front(p, &head)) != NULL) {
-		mproc__ring_copy(buf, rec, p->slot);
-		mproc__ring_consume(p, head + p->slot);
-		return (ssize_t)p->slot;
+	struct mproc_ring *r = p->ring;
+	uint64_t slot = p->slot, head;
+	if (!slot) {
+		const uint8_t *rec;
+		int64_t n = mproc__ring_front(p, r, &rec, &head);
+		if (n < 0 || (uint64_t)n > cap)
+			return MPROC__RING_SLOW;
+		mproc__ring_copy(buf, rec + MPROC__RING_HDR, (size_t)n);
+		mproc__ring_consume(p, r, head + mproc__ring_rec((uint64_t)n));
+		return (ssize_t)n;
 	}
-	return MPROC__RING_SLOW;
+	uint8_t *data = p->data;
+	uint64_t mask = p->mask;
+	if (slot > cap || !mproc__ring_slot_front(p, r, &head))
+		return MPROC__RING_SLOW;
+	mproc__ring_copy(buf, data + (head & mask), slot);
+	mproc__ring_consume(p, r, head + slot);
+	return (ssize_t)slot;
 }
 
 static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, void **where)
 {
-	uint64_t at = 0;
-	uint8_t *rec = NULL;
+	struct mproc_ring *r = p->ring;
+	uint64_t at;
 	if (p->reserved)
 		return MPROC__RING_SLOW;
 	if (!p->slot) {
-		if ((rec = mproc__ring_room(p, len, &at)) != NULL)
-			rec += MPROC__RING_HDR;
-	} else if (len == p->slot) {
-		rec = mproc__ring_slot_room(p, &at);
+		if (!mproc__ring_room(p, r, len, &at))
+			return MPROC__RING_SLOW;
+		*where = p->data + (at & p->mask) + MPROC__RING_HDR;
+	} else {
+		if (len != p->slot || !mproc__ring_slot_room(p, r, &at))
+			return MPROC__RING_SLOW;
+		*where = p->data + (at & p->mask);
 	}
-	if (!rec)
-		return MPROC__RING_SLOW;
 	p->res_from = p->res_at = at;
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
-	*where = rec;
 	return 0;
 }
 
 static inline ssize_t mproc__ring_peek_fast(struct mproc_rport *p, const void **where)
 {
-	const uint8_t *rec;
+	struct mproc_ring *r = p->ring;
 	uint64_t head;
 	if (!p->slot) {
-		int64_t n = mproc__ring_front(p, &rec, &head);
-		if (n >= 0) {
-			*where = rec + MPROC__RING_HDR;
-			p->peek_next = head + mproc__ring_rec((uint64_t)n);
-			p->peeked = 1;
-			return (ssize_t)n;
-		}
-	} else if ((rec = mproc__ring_slot_front(p, &head)) != NULL) {
-		*where = rec;
-		p->peek_next = head + p->slot;
+		const uint8_t *rec;
+		int64_t n = mproc__ring_front(p, r, &rec, &head);
+		if (n < 0)
+			return MPROC__RING_SLOW;
+		*where = rec + MPROC__RING_HDR;
+		p->peek_next = head + mproc__ring_rec((uint64_t)n);
 		p->peeked = 1;
-		return (ssize_t)p->slot;
+		return (ssize_t)n;
 	}
-	return MPROC__RING_SLOW;
+	if (!mproc__ring_slot_front(p, r, &head))
+		return MPROC__RING_SLOW;
+	*where = p->data + (head & p->mask);
+	p->peek_next = head + p->slot;
+	p->peeked = 1;
+	return (ssize_t)p->slot;
 }
 
 static inline int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
@@ -543,11 +542,11 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 		return -EMSGSIZE;
 	p->reserved = 0;
 	if (p->slot)
-		mproc__ring_slot_publish(p, p->res_at);
+		mproc__ring_slot_publish(p, p->ring, p->res_at + p->slot);
 	else if (p->res_from != p->res_at)
 		mproc__ring_publish_padded(p, p->res_from, p->res_at, len);
 	else
-		mproc__ring_publish(p, p->data + (p->res_at & (p->capacity - 1)), p->res_at, len);
+		mproc__ring_publish(p, p->ring, p->data, p->mask, p->res_at, len);
 	return 0;
 }
 
@@ -567,7 +566,7 @@ static inline int mproc_ring_release(struct mproc_rport *p)
 	if (!p || !p->peeked)
 		return -EINVAL;
 	p->peeked = 0;
-	mproc__ring_consume(p, p->peek_next);
+	mproc__ring_consume(p, p->ring, p->peek_next);
 	return 0;
 }
 
