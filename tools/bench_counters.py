@@ -26,8 +26,8 @@ import tempfile
 # The paths that count: contended and sleeping waits, where the increments
 # are; the uncontended fast paths, where there are none, as the control.
 DEFAULT_FILTER = (
-    "^mproc/(op/(lock|sem|rlock|event)|contended/|pingpong/(sem|event|lock)"
-    "|stream/ring|queue/|chan/)"
+    "^mproc/(op/(lock|rlock|sem|event)_|contended/lock/|pingpong/(sem|event|conn)(_delay50us)?/"
+    "|stream/ring_copy/(8|64)/|queue/(1p1c|2p2c|mpmc/8B/2p2c)/)"
 )
 
 
