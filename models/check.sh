@@ -169,14 +169,18 @@ if [ "$full" -eq 1 ]; then
 	run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DBUG=6" 4096
 fi
 
-heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of da39a28), x86-TSO"
+heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of ed93319), x86-TSO"
 run ring.pml pass "-DMSGS=3 -DDEATHS=1" 2048
+# the death points of findings 4 and 1, against the code that fixed them
+run ring.pml pass "-DMSGS=3 -DSTRANDED=1 -DPUBLISH_DEATH=1" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=1"
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=2"
 run ring.pml fail "-DMSGS=4 -DDEATHS=0 -DBUG=3" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=4"
-run ring.pml known "-DMSGS=3 -DSTRANDED=1" 2048
-run ring.pml known "-DMSGS=3 -DPUBLISH_DEATH=1" 2048
+# findings 4 and 1 as they were before ed93319, and ed93319 without its resync
+run ring.pml fail "-DMSGS=3 -DSTRANDED=1 -DBUG=5" 2048
+run ring.pml fail "-DMSGS=3 -DPUBLISH_DEATH=1 -DBUG=6"
+run ring.pml fail "-DMSGS=3 -DPUBLISH_DEATH=1 -DBUG=7"
 if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 4096
 fi

@@ -1,18 +1,26 @@
 /*
  * ring.pml - the SPSC ring of runtime/ring.c and include/mproc/ring.h as of
- * da39a28 (reserve/commit, send, peek/release, recv, pads at the end of
- * the buffer, the cached head, close) on x86-TSO (tso.h).  Records are
- * found by their headers: the producer writes the payload, a zero word
- * where the next header will go, and tail, then publishes with a release
- * store of the header (and, behind a pad, of the pad last); the consumer
- * reads the header at head, 0 meaning nothing yet.  Sleeping: a waiting
+ * ed93319 (reserve/commit, send, peek/release, recv, pads at the end of
+ * the buffer, the cached head, close, a next producer's resync) on x86-TSO
+ * (tso.h).  Records are found by their headers: the producer writes the
+ * payload and a zero word where the next header will go, publishes with a
+ * release store of the header (and, behind a pad, of the pad last), and
+ * then stores tail; the consumer reads the header at head, 0 meaning
+ * nothing yet, and may briefly be past tail.  A producer process that
+ * replaces a dead one (a Pipe's next writer, which got -EOWNERDEAD from the
+ * side's lock) first walks tail over what was published behind it
+ * (mproc__ring_resync: a pad and a record at most, up to the zero word).
+ * The fixed-size mode (published by tail alone) and its gathering
+ * (25e29f5, a3b353e) are not modelled.  Sleeping: a waiting
  * side counts itself in (cons_waiting / prod_waiting, a seq_cst RMW),
  * reads its event count, re-checks and sleeps on the count; the other
  * side's publish is a release store, a compiler barrier and a plain load of
  * the count, and it bumps the event count only when the count is non-zero.
  * That load may pass the store, so the first sleep of a wait (stage 0)
  * lasts at most RING_TRUST_NS and may lose its wake-up; every later one is
- * preceded by membarrier, which closes the window (87658d1).
+ * preceded by membarrier, which closes the window (87658d1), and since
+ * ed93319 lasts at most RING_POLL_NS (50 ms), for a side killed between
+ * its publishing store and its wake-up.
  *
  * Units of 8 bytes: the ring holds CAP units; a record is a 1-unit header
  * (kind, payload length) and 1 or 2 payload units; a pad record fills the
@@ -24,8 +32,8 @@
  * Every payload unit holds its message's sequence number + 1.
  *
  * One process may die (-DDEATHS=0 for none): the producer after writing a
- * payload (and, with the knobs of the known findings below, between tail
- * and its header, or between its publishing store and its wake-up); the
+ * payload (and, with the knobs of findings 1 and 4 below, between its
+ * header and tail, or between its publishing store and its wake-up); the
  * consumer between peek and release (with a knob: between its head store
  * and its wake-up).  A replacement process (new port: empty caches,
  * no reservation) carries on from the shared indices, as a Pipe's next
@@ -40,7 +48,10 @@
  *   - at -EPIPE the consumer has everything that was committed;
  *   - no lost wake-up past the first stage: both sides end (a sleeper
  *     nobody wakes is an invalid end state); a stage-0 sleep may end at any
- *     time, as its RING_TRUST_NS bound does.  The event count's own sleep
+ *     time, as its RING_TRUST_NS bound does, and a later one only after a
+ *     death swallowed a wake (a side killed between its publishing store
+ *     and its wake-up), which its RING_POLL_NS bound is for.  The event
+ *     count's own sleep
  *     is abstracted to "blocks until the count differs from the value
  *     read", which ec_wait.pml checks separately.
  * Not modelled: the adaptive spin before parking (it only re-reads an
@@ -54,25 +65,28 @@
  *            consumer reaching the next position reads an older lap's
  *            header;
  *   -DBUG=3  recv hands the space back before copying the message out;
- *   -DBUG=4  the consumer does not skip a pad (reads it as a record).
+ *   -DBUG=4  the consumer does not skip a pad (reads it as a record);
+ *   -DBUG=5  later sleeps have no poll period (da39a28, finding 4): with
+ *            -DSTRANDED=1, a producer killed after its publishing store
+ *            and before its wake-up strands the consumer in a later-stage
+ *            sleep next to a committed message, and with a nearly full
+ *            ring the next producer waits for space only that consumer can
+ *            free (and the mirror image for a consumer killed after its
+ *            head store): both wait for good;
+ *   -DBUG=6  tail before the header (da39a28, finding 1): with
+ *            -DPUBLISH_DEATH=1, a producer killed between the two leaves
+ *            tail past a record never published; the next producer writes
+ *            behind it and the consumer waits at the zero header for good
+ *            (fuzz/crashes-found/repro_ring_publish_death.c showed it with
+ *            the library);
+ *   -DBUG=7  tail after the header but no resync by the next producer:
+ *            with -DPUBLISH_DEATH=1 the record published behind tail is
+ *            overwritten by the next one (or the consumer, past tail, waits
+ *            at a header the next producer writes behind it).
  *
- * Known finding (-DSTRANDED=1, fails against da39a28): a producer killed
- * after its publishing store and before its wake-up strands a consumer in
- * a later-stage sleep, which has no poll period: with MPROC_FOREVER it
- * sleeps next to a committed message until someone sends again or closes,
- * and when the ring is nearly full the next producer waits for space that
- * only that consumer can free: both wait for good.  The mirror image too:
- * a consumer killed after its head store and before its wake-up leaves a
- * producer asleep next to the space it waits for.  Only the first stage
- * is bounded (RING_TRUST_NS); the Queue's q_park has a poll period, and
- * queue.pml shows it covers the same death.
- *
- * Known finding (-DPUBLISH_DEATH=1, fails against da39a28): a producer
- * killed between its tail store and its header store (a Pipe's sender,
- * say) leaves tail past a record that is never published; the next
- * producer writes behind it, and the consumer waits at the zero header for
- * good (after a close it gets -EPIPE with every later message unread).
- * fuzz/crashes-found/repro_ring_publish_death.c shows it with the library.
+ * -DSTRANDED=1 and -DPUBLISH_DEATH=1 add the death points of findings 4
+ * and 1 (between the publishing store and the wake-up; between the header
+ * and tail); against ed93319 the model passes with them.
  */
 #define NCPU 2
 #define PROD 0
@@ -89,6 +103,11 @@
 #endif
 #ifndef DEATHS
 #define DEATHS 1
+#endif
+#if BUG == 6
+#define TAIL_FIRST 1
+#else
+#define TAIL_FIRST 0
 #endif
 #ifndef MSGS
 #define MSGS 3
@@ -118,10 +137,11 @@
 
 byte deaths;
 /* ghosts */
-byte committed;		/* messages whose tail store was issued */
+byte committed;		/* messages whose publishing store was issued */
 byte released;		/* messages whose head store was issued */
 byte glen[MSGS];	/* committed payload length of each message */
 bit cons_done;
+bit wake_died;		/* a death swallowed a wake: later sleeps may end */
 
 inline ec_inc(ec)
 {
@@ -130,13 +150,17 @@ inline ec_inc(ec)
 
 /* mproc_ec_wait(ec, v, dl) inside ring_park: returns once the count
  * differs from v; a stage-0 sleep (at most RING_TRUST_NS, no membarrier
- * before it) may also just end, at any time. */
+ * before it) may also just end, at any time, and a later one (at most
+ * RING_POLL_NS) once a death swallowed a wake. */
 inline ec_wait(ec, v, stage)
 {
 	drain(me);
 	if
 	:: (mem[ec] != v)
 	:: stage == 0		/* RING_TRUST_NS ran out */
+#if BUG != 5
+	:: wake_died		/* RING_POLL_NS ran out */
+#endif
 	fi
 }
 
@@ -173,14 +197,48 @@ inline prod_free(need)
 	f = CAP - (tail - hcache)
 }
 
+/* mproc__ring_resync: walk tail over what a dead producer published
+ * behind it: a pad and a record at most, stopping at the zero word (or
+ * anything that does not fit); the consumer may already be past tail. */
+inline resync()
+{
+	ld(me, TAIL, tail);
+	ld(me, HEAD, hcache);
+	i = 0;
+	do
+	:: i == 2 -> break
+	:: else ->
+		ld(me, HDR + tail % CAP, x);
+		if
+		:: x / 8 == K_DATA && tail % CAP + 1 + x % 8 <= CAP &&
+		   tail + 1 + x % 8 - hcache <= CAP ->
+			tail = tail + 1 + x % 8
+		:: x / 8 == K_PAD && tail % CAP + 1 + x % 8 == CAP &&
+		   tail + 1 + x % 8 - hcache <= CAP ->
+			tail = tail + 1 + x % 8
+		:: else -> break
+		fi;
+		i++
+	od;
+	st(me, TAIL, tail);
+	d_step { i = 0; x = 0; hcache = 0; tail = 0 }
+}
+
 proctype producer()
 {
 	byte me = PROD;
 	byte seq, lr, lc, need, contig, total, tail, hcache, f, from, at, end, v, i, x;
 	bit pstage;	/* 0: the first sleep of this call; 1: later ones */
+	bit replaced;	/* a process that took over from a dead producer */
 
 restart:
 	hcache = 0;	/* a new port: nothing cached */
+#if BUG != 7
+	if
+	:: replaced -> resync()
+	:: else
+	fi;
+#endif
 	do
 	:: seq == MSGS -> break
 	:: else ->
@@ -232,8 +290,9 @@ place:
 		:: true
 		fi;
 		/* mproc__ring_publish(_padded): the zero word where the next
-		 * header goes, tail, then the release store of the header, and
-		 * of the pad before it last: the last store commits */
+		 * header goes, the release store of the header (and of the pad
+		 * before it, last), which publishes, then tail (ed93319; before
+		 * it, tail came first: -DBUG=6) */
 		end = at + 1 + lc;
 #if BUG == 2
 		/* the header before the zero word */
@@ -242,6 +301,7 @@ place:
 #else
 		st(me, HDR + end % CAP, 0);
 #endif
+#if TAIL_FIRST
 		st(me, TAIL, end);
 #if PUBLISH_DEATH
 		/* killed between tail and the header */
@@ -249,6 +309,7 @@ place:
 		:: d_step { deaths < DEATHS; deaths++ } -> goto die
 		:: true
 		fi;
+#endif
 #endif
 		if
 		:: from == at ->
@@ -273,11 +334,22 @@ place:
 				committed++
 			}
 		fi;
+#if !TAIL_FIRST
+#if PUBLISH_DEATH
+		/* killed between the header and tail: published, and no one
+		 * told (a swallowed wake too) */
+		if
+		:: d_step { deaths < DEATHS; deaths++ } -> seq++; wake_died = 1; goto die
+		:: true
+		fi;
+#endif
+		st(me, TAIL, end);
+#endif
 		seq++;
 #if STRANDED
 		/* killed after its publishing store, before its wake-up */
 		if
-		:: d_step { deaths < DEATHS; deaths++ } -> goto die
+		:: d_step { deaths < DEATHS; deaths++ } -> wake_died = 1; goto die
 		:: true
 		fi;
 #endif
@@ -300,7 +372,8 @@ die:
 	d_step {
 		DRAIN(me);
 		lr = 0; lc = 0; need = 0; contig = 0; total = 0; f = 0; from = 0; at = 0; end = 0;
-		i = 0; x = 0; v = 0; tail = 0; pstage = 0
+		i = 0; x = 0; v = 0; tail = 0; pstage = 0;
+		replaced = 1
 	};
 	goto restart;
 done:
@@ -367,7 +440,7 @@ inline consume()
 #if STRANDED
 	/* killed after its head store, before its wake-up */
 	if
-	:: d_step { deaths < DEATHS; deaths++ } -> goto die
+	:: d_step { deaths < DEATHS; deaths++ } -> wake_died = 1; goto die
 	:: true
 	fi;
 #endif
