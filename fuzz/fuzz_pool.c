@@ -80,8 +80,9 @@
  *       on it is copied onto itself (memcpy-param-overlap);
  *   K6  a job's err_off, cst_off and order_off are not checked for 4-byte
  *       alignment: atomics on misaligned words (UBSan; split locks on x86);
- *   K7  mproc_imap_next divides by the job's chunksize read from shared
- *       memory: 0 is SIGFPE in the owner.
+ *   K7  mproc_imap_next takes chunksize and nchunks from shared memory:
+ *       0 divides (SIGFPE in the owner), and with others an unordered
+ *       imap's chunk starts past n, so the codes array is read outside.
  * And one wait by design that a peer can make endless: submit waits for a
  * free task slot (back-pressure), so a table of slots nobody will free
  * wedges it; the target submits only when a slot is free.
@@ -253,7 +254,7 @@ struct handle {
 	size_t len;			/* apply input */
 	uint8_t *min, *out;		/* map: input and output arrays */
 	size_t n, in_size, out_size;
-	uint64_t cs;			/* the job's chunk size, as made */
+	uint64_t cs, nch;		/* the job's chunk size and count, as made */
 	uint64_t ref;			/* its task or job (kept after release) */
 	uint64_t returned;		/* imap */
 	uint8_t *seen;			/* imap: indices returned */
@@ -358,8 +359,8 @@ static void steer(void)
 			continue;
 		j->n = h->n;
 		j->out_size = h->out_size;
-		if (!j->chunksize)
-			j->chunksize = h->cs;	/* K7 */
+		j->chunksize = h->cs;	/* K7 */
+		j->nchunks = h->nch;
 	}
 }
 
@@ -498,6 +499,7 @@ static void op_map(struct in *s, bool imap)
 	}
 	h->ref = imap ? h->it->ref : h->a->ref;
 	h->cs = O.jobs[tref_idx(h->ref)].chunksize;
+	h->nch = O.jobs[tref_idx(h->ref)].nchunks;
 	h->open = true;
 	nh++;
 }
