@@ -10,7 +10,12 @@
  *                                 involved per task)
  *   mproc/pool/apply_async        apply_async of empty tasks, windows of
  *                                 256 in flight, then get: time per task
- *   mproc/pool/apply_rtt          one apply at a time, worker awake
+ *   mproc/pool/apply_rtt          one apply at a time through Pool(2), worker awake
+ *   mproc/pool/apply_rtt/1w       the same through Pool(1): owner and worker
+ *                                 fit the 2 CPUs, so both spin instead of
+ *                                 sleeping (Pool(2) has three spinners for
+ *                                 two CPUs, and the oversubscription check
+ *                                 parks them)
  *   mproc/pool/apply_rtt_asleep   one apply after 2 ms idle (workers parked)
  *   baseline/pool/futex_rtt_asleep
  *                                 its fair baseline: a raw futex ping-pong
@@ -211,7 +216,7 @@ static void bm_apply_async(struct bench_state *s)
 
 static void bm_apply_rtt(struct bench_state *s)
 {
-	struct mproc_pool *p = pool_for(s, 2);
+	struct mproc_pool *p = pool_for(s, bench_arg(s) > 0 ? (unsigned)bench_arg(s) : 2);
 	if (!p)
 		return;
 	int bad = 0;
@@ -548,6 +553,7 @@ const struct bench_def bench_pool_defs[] = {
 	{.name = "mproc/pool/apply_async", .fn = bm_apply_async, .real_time = true},
 	{.name = "baseline/pool/fork_pipe_rtt", .fn = bm_fork_pipe, .arg = 1, .real_time = true},
 	{.name = "mproc/pool/apply_rtt", .fn = bm_apply_rtt, .real_time = true},
+	{.name = "mproc/pool/apply_rtt/1w", .fn = bm_apply_rtt, .arg = 1, .real_time = true},
 	{.name = "mproc/pool/apply_rtt_asleep", .fn = bm_apply_rtt_asleep, .iterations = 2000,
 	 .real_time = true, .repetitions = 1},
 	{.name = "baseline/pool/futex_rtt_asleep", .fn = bm_futex_rtt_asleep, .iterations = 2000,
