@@ -82,7 +82,9 @@
  *       alignment: atomics on misaligned words (UBSan; split locks on x86);
  *   K7  mproc_imap_next takes chunksize and nchunks from shared memory:
  *       0 divides (SIGFPE in the owner), and with others an unordered
- *       imap's chunk starts past n, so the codes array is read outside.
+ *       imap's chunk starts past n, so the codes array is read outside;
+ *   K8  an ordered imap_next counts the item as taken before reading it:
+ *       after an -EBADMSG the next call returns index n (past the end).
  * And one wait by design that a peer can make endless: submit waits for a
  * free task slot (back-pressure), so a table of slots nobody will free
  * wedges it; the target submits only when a slot is free.
@@ -247,7 +249,7 @@ enum { H_APPLY, H_MAP, H_IMAP };
 
 struct handle {
 	int kind;
-	bool open, cb, cb_ran, spawner;
+	bool open, cb, cb_ran, spawner, broken;
 	struct mproc_async *a;
 	struct mproc_imap *it;
 	uint8_t in[48];
@@ -550,7 +552,12 @@ static int64_t imap_next(struct handle *h)
 {
 	uint8_t *buf = h->out_size ? malloc(h->out_size) : NULL;
 	int err = 1;
+	if (h->broken) {	/* K8 */
+		free(buf);
+		return -EBADMSG;
+	}
 	int64_t rc = mproc_imap_next(h->it, buf, &err, 0);
+	h->broken = MPROC_FUZZ_SKIP_KNOWN && rc == -EBADMSG;
 	if (rc >= 0) {
 		FUZZ_CHECK((uint64_t)rc < h->n);
 		touch(buf, h->out_size);
