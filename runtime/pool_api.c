@@ -356,9 +356,15 @@ static int job_collect(struct mproc_pool *p, uint64_t ref, void *out)
 			return -EBADMSG;
 		memcpy(out, src, n * osz);
 	}
-	for (uint64_t i = 0; i < n; i++)
-		if (err[i])
-			return err[i] < 0 ? err[i] : -EBADMSG;
+	/* Relaxed loads: the codes were published by the job's completion
+	 * (acquired in the wait); atomic because a late sweep of a dead
+	 * worker may still stamp a chunk that a hostile word made look
+	 * unfinished. */
+	for (uint64_t i = 0; i < n; i++) {
+		int32_t e = __atomic_load_n(&err[i], __ATOMIC_RELAXED);
+		if (e)
+			return e < 0 ? e : -EBADMSG;
+	}
 	return 0;
 }
 

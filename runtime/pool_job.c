@@ -83,6 +83,11 @@ static void job_complete(struct mproc_pool *p, struct pool_job *j)
  * reader that acquires it), the completion-order list, the count, and the
  * progress event count for imap readers.  err != 0 (sweep, terminate)
  * stamps every item of the chunk with it.
+ *
+ * A chunk ends once: the final state is set by a CAS from a pending or
+ * running one, and only its winner counts the chunk done.  Two enders of
+ * one chunk (a sweep and a cancel, or a hostile peer's word) would
+ * otherwise count it twice and complete the job while a chunk still runs.
  */
 void mpi_pool_chunk_end(struct mproc_pool *p, struct pool_job *j, uint64_t c, uint32_t state,
 			int err)
@@ -90,13 +95,21 @@ void mpi_pool_chunk_end(struct mproc_pool *p, struct pool_job *j, uint64_t c, ui
 	struct job_view v;
 	if (!job_view(p, j, &v) || c >= v.nchunks)
 		return;
+	uint32_t s = __atomic_load_n(&v.cst[c], __ATOMIC_RELAXED);
+	if (cs_state(s) != C_PENDING && cs_state(s) != C_RUNNING)
+		return;		/* ended already */
 	if (err) {
 		uint64_t hi = (c + 1) * v.cs < v.n ? (c + 1) * v.cs : v.n;
 		for (uint64_t i = c * v.cs; i < hi; i++)
 			__atomic_store_n(&v.err[i], err, __ATOMIC_RELAXED);
 	}
-	uint32_t keep = __atomic_load_n(&v.cst[c], __ATOMIC_RELAXED) & CF_RETRIED;
-	__atomic_store_n(&v.cst[c], state | keep, __ATOMIC_RELEASE);
+	/* Release: the outputs and codes above are visible to whoever
+	 * acquires the final state. */
+	do {
+		if (cs_state(s) != C_PENDING && cs_state(s) != C_RUNNING)
+			return;
+	} while (!__atomic_compare_exchange_n(&v.cst[c], &s, state | (s & CF_RETRIED), false,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 	if (v.order) {
 		uint64_t pos = __atomic_fetch_add(&j->order_tail, 1, __ATOMIC_RELAXED);
 		if (pos < v.nchunks)
