@@ -10,8 +10,9 @@
  * replaces a dead one (a Pipe's next writer, which got -EOWNERDEAD from the
  * side's lock) first walks tail over what was published behind it
  * (mproc__ring_resync: a pad and a record at most, up to the zero word).
- * The fixed-size mode (published by tail alone) and its gathering
- * (25e29f5, a3b353e) are not modelled.  Sleeping: a waiting
+ * a05d299 keeps this order.  Not modelled: the fixed-size mode (published
+ * by tail alone) and the consumer's gathering (25e29f5, a3b353e, a05d299:
+ * a bounded spin on tail before it takes a record).  Sleeping: a waiting
  * side counts itself in (cons_waiting / prod_waiting, a seq_cst RMW),
  * reads its event count, re-checks and sleeps on the count; the other
  * side's publish is a release store, a compiler barrier and a plain load of
