@@ -11,6 +11,10 @@
  *   mproc fixed ring       the same calls on a fixed-size ring
  *                          (mproc_ring_init_fixed: one message size, no
  *                          record headers), what ck_ring's typed slots are
+ *   mproc ring, burst      mproc_ring_send_burst / mproc_ring_recv_burst:
+ *                          up to STREAM_BURST messages a call (8 of 4 KiB),
+ *                          each from / into its own buffer (a variable and
+ *                          a fixed-size ring)
  *   ck_ring                Concurrency Kit's SPSC ring in the same shared
  *                          memory, spinning on full/empty: pointer-sized
  *                          values for 8 B (ck_ring_enqueue_spsc), the typed
@@ -37,9 +41,12 @@
 #include "crew.h"
 #include "harness.h"
 
-enum stream_kind { S_RING_COPY, S_RING_ZC, S_FIXED_COPY, S_FIXED_ZC, S_CK, S_PIPE };
+enum stream_kind { S_RING_COPY, S_RING_ZC, S_FIXED_COPY, S_FIXED_ZC, S_RING_BURST, S_FIXED_BURST,
+		   S_CK, S_PIPE };
 
 #define MAX_MSG 4096
+#define STREAM_BURST 32	/* messages a burst call: 8 B and 64 B */
+#define STREAM_BURST_4K 8	/* 4 KiB: 32 KiB of source or destination */
 #define SPIN_YIELD_EVERY 256u	/* two spinners on one CPU must let each other run */
 
 struct msg64 {
@@ -137,6 +144,66 @@ static void build_in_place(void *where, const uint64_t *buf, size_t len)
 		break;
 	default:
 		memcpy(where, buf, len);
+	}
+}
+
+static unsigned burst_size(size_t len)
+{
+	return len > 64 ? STREAM_BURST_4K : STREAM_BURST;
+}
+
+/* The burst variants' messages, back to back as an array of them (each
+ * worker process has its own copy); word 0 of each is its sequence. */
+static uint64_t burst_area[STREAM_BURST * MAX_MSG / 8] __attribute__((aligned(BENCH_CACHE_LINE)));
+
+static uint64_t *burst_msg(size_t len, unsigned j)
+{
+	return burst_area + j * (len / 8);
+}
+
+static void produce_bursts(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	const unsigned b = burst_size(len);
+	struct iovec iov[STREAM_BURST];
+
+	for (unsigned j = 0; j < b; j++) {
+		for (size_t k = 0; k < len / 8; k++)
+			burst_msg(len, j)[k] = k * 0x9e3779b97f4a7c15ull;
+		iov[j] = (struct iovec){burst_msg(len, j), len};
+	}
+	for (uint64_t i = 0; i < x->n;) {
+		unsigned m = x->n - i < b ? (unsigned)(x->n - i) : b;
+		for (unsigned j = 0; j < m; j++)
+			burst_msg(len, j)[0] = i + j;
+		for (unsigned sent = 0; sent < m;) {
+			int k = mproc_ring_send_burst(&port, iov + sent, m - sent, MPROC_FOREVER);
+			if (k < 1)
+				bench_fail("mproc_ring_send_burst");
+			sent += (unsigned)k;
+		}
+		i += m;
+	}
+}
+
+static void consume_bursts(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	const unsigned b = burst_size(len);
+	struct iovec iov[STREAM_BURST];
+	size_t lens[STREAM_BURST];
+
+	for (unsigned j = 0; j < b; j++)
+		iov[j] = (struct iovec){burst_msg(len, j), len};
+	for (uint64_t i = 0; i < x->n;) {
+		int k = mproc_ring_recv_burst(&port, iov, b, lens, MPROC_FOREVER);
+		if (k < 1)
+			bench_fail("mproc_ring_recv_burst");
+		for (int j = 0; j < k; j++, i++)
+			if (lens[j] != len || burst_msg(len, (unsigned)j)[0] != i) {
+				errno = EPROTO;
+				bench_fail("stream: burst message out of order");
+			}
 	}
 }
 
@@ -275,7 +342,12 @@ static void consume(struct stream_st *x)
 
 static void stream_work(void *arg, int idx)
 {
-	if (idx == 0)
+	struct stream_st *x = arg;
+	bool burst = x->cfg->kind == S_RING_BURST || x->cfg->kind == S_FIXED_BURST;
+
+	if (burst)
+		(idx == 0 ? produce_bursts : consume_bursts)(x);
+	else if (idx == 0)
 		produce(arg);
 	else
 		consume(arg);
@@ -298,11 +370,13 @@ static void bm_stream(struct bench_state *s)
 	switch (cfg->kind) {
 	case S_RING_COPY:
 	case S_RING_ZC:
+	case S_RING_BURST:
 		x->ring_bytes = mem;
 		rc = mproc_ring_init((struct mproc_ring *)x->mem, bytes);
 		break;
 	case S_FIXED_COPY:
 	case S_FIXED_ZC:
+	case S_FIXED_BURST:
 		x->ring_bytes = mem;
 		rc = mproc_ring_init_fixed((struct mproc_ring *)x->mem, bytes, (uint32_t)cfg->len);
 		break;
@@ -339,17 +413,23 @@ const struct bench_def bench_stream_defs[] = {
 	STREAM("mproc/stream/ring_zerocopy/8", S_RING_ZC, 8),
 	STREAM("mproc/stream/ring_fixed_copy/8", S_FIXED_COPY, 8),
 	STREAM("mproc/stream/ring_fixed_zerocopy/8", S_FIXED_ZC, 8),
+	STREAM("mproc/stream/ring_burst/8", S_RING_BURST, 8),
+	STREAM("mproc/stream/ring_fixed_burst/8", S_FIXED_BURST, 8),
 	STREAM("baseline/stream/pipe/64", S_PIPE, 64),
 	STREAM("baseline/stream/ck_ring_spsc/64", S_CK, 64),
 	STREAM("mproc/stream/ring_copy/64", S_RING_COPY, 64),
 	STREAM("mproc/stream/ring_zerocopy/64", S_RING_ZC, 64),
 	STREAM("mproc/stream/ring_fixed_copy/64", S_FIXED_COPY, 64),
 	STREAM("mproc/stream/ring_fixed_zerocopy/64", S_FIXED_ZC, 64),
+	STREAM("mproc/stream/ring_burst/64", S_RING_BURST, 64),
+	STREAM("mproc/stream/ring_fixed_burst/64", S_FIXED_BURST, 64),
 	STREAM("baseline/stream/pipe/4096", S_PIPE, 4096),
 	STREAM("baseline/stream/ck_ring_spsc/4096", S_CK, 4096),
 	STREAM("mproc/stream/ring_copy/4096", S_RING_COPY, 4096),
 	STREAM("mproc/stream/ring_zerocopy/4096", S_RING_ZC, 4096),
 	STREAM("mproc/stream/ring_fixed_copy/4096", S_FIXED_COPY, 4096),
 	STREAM("mproc/stream/ring_fixed_zerocopy/4096", S_FIXED_ZC, 4096),
+	STREAM("mproc/stream/ring_burst/4096", S_RING_BURST, 4096),
+	STREAM("mproc/stream/ring_fixed_burst/4096", S_FIXED_BURST, 4096),
 	{ .name = NULL },
 };

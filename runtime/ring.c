@@ -10,6 +10,9 @@
  * stale headers impossible).  Fixed-size rings have no headers: the release
  * store of tail publishes, the consumer's acquire load of it receives.
  * Either way the consumer's release store of head hands the space back.
+ * A burst (prod_burst_var) writes several records and publishes them with
+ * one release store of the first one's header; the consumer's burst hands
+ * their space back with one store of head.
  * Each side caches the other's index in its process-local port and
  * re-reads the shared one only when the cache says full (or, fixed-size,
  * empty).
@@ -38,6 +41,7 @@
 #include "internal.h"
 
 #include <mproc/ring.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -59,6 +63,7 @@
 #define RING_GATHER_BYTES 4096	/* a streaming consumer lets up to this much gather, */
 #define RING_GATHER_PAUSES 256	/* waiting at most this many pauses, */
 #define RING_GATHER_IDLE 32	/* and no more once the producer stops for this many */
+#define RING_BURST_PUBLISH 4096	/* a burst publishes at least every this many bytes */
 #define RING_TRUST_NS (1 * MPROC_NS_PER_MS)
 #define RING_POLL_NS (50 * MPROC_NS_PER_MS)	/* later sleeps: re-check this often */
 
@@ -449,7 +454,8 @@ void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t a
  * over a message the consumer may be reading, or behind one it has read.
  * Called by whoever takes over the producer's side (a Pipe's writer that
  * got -EOWNERDEAD from the side's lock): walks tail over the published
- * records and pads it finds there, stopping at the first zero (the word
+ * records and pads it finds there (a whole burst's chain, see
+ * prod_burst_var), stopping at the first zero (the word
  * every publish writes after its record) or at anything that does not fit.
  * A record whose header was never released is not there: nothing to do.
  */
@@ -462,7 +468,10 @@ void mproc__ring_resync(struct mproc_rport *p)
 	/* Signed distances: the consumer may already have read that record
 	 * and be past tail. */
 	int64_t cap = (int64_t)p->capacity;
-	for (int n = 0; n < 2 && !(tail & 7) && (int64_t)(tail - head) < cap; n++) {
+	/* A burst publishes a chain of records (and a pad) with one header:
+	 * walk it all.  Each step moves tail by 8 bytes or more and tail stays
+	 * within a capacity of head, so this ends. */
+	while (!(tail & 7) && (int64_t)(tail - head) < cap) {
 		uint64_t off = tail & p->mask, h = rec_load(p, off);
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
 		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_size(len);
@@ -470,7 +479,7 @@ void mproc__ring_resync(struct mproc_rport *p)
 		    off + size > p->capacity || (kind == REC_PAD && off + size != p->capacity) ||
 		    (int64_t)(tail + size - head) > cap)
 			break;
-		tail += size;	/* a pad, then the record after it, at most */
+		tail += size;
 	}
 	MPI_STORE(&r->tail, tail);
 }
@@ -545,6 +554,166 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
 	*where = p->data + (at & p->mask) + hdr_size(p);
 	return 0;
+}
+
+/* ---- producer bursts ---- */
+
+/* Stores a record header that the burst's first header will publish.
+ * Relaxed: the release store of that first header orders it. */
+static void burst_hdr(uint8_t *data, uint64_t off, uint32_t kind, uint64_t len)
+{
+	__atomic_store_n((uint64_t *)(void *)(data + off), ((uint64_t)kind << 32) | len,
+			 __ATOMIC_RELAXED);
+}
+
+/*
+ * Publishes the records from `from` to `to` (variable ring): the zero word
+ * after them, then their first header, whose release makes the rest
+ * visible, then tail; then tells a waiting consumer.
+ */
+static void burst_publish(struct mproc_rport *p, uint64_t from, uint64_t to, uint64_t first)
+{
+	MPI_STORE((uint64_t *)(void *)(p->data + (to & p->mask)), 0);
+	/* Release: every payload, header and the zero word before the first
+	 * header; then tail, as in mproc__ring_publish. */
+	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)), first, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->ring->tail, to, __ATOMIC_RELEASE);
+	mproc__ring_tell(p, p->ring);
+}
+
+/*
+ * Variable ring: lays msgs out as records from tail, as many as fit (the
+ * head re-read once, when the cached one shows too little), and publishes
+ * them with one release store of the first header: once per burst, or
+ * once per RING_BURST_PUBLISH bytes for large messages, so that the
+ * consumer copies a chunk out while we copy the next in.  Every other
+ * header of a publication, a pad included, is a relaxed store before it:
+ * a consumer reaches them only through the first, whose acquire makes them
+ * visible, and the zero word goes after the last record only (ring.h).  A
+ * producer that dies before that store leaves the word at the start zero:
+ * those records are not there, and the next record written there
+ * overwrites them; one that dies after it, before tail, leaves a chain
+ * mproc__ring_resync walks.  Returns the count, 0 when nothing fits, or
+ * msgs[0]'s error.  The port's fields are read into locals first (see
+ * mproc__ring_room in ring.h).
+ */
+static int prod_burst_var(struct mproc_rport *p, const struct iovec *msgs, unsigned n)
+{
+	struct mproc_ring *r = p->ring;
+	uint8_t *data = p->data;
+	uint64_t cap = p->capacity, mask = p->mask, max = p->max_msg, hc = p->head_cache;
+	uint64_t tail = MPI_LOAD(&r->tail), pos = tail, from = tail, first = 0;
+	uint64_t room = tail - hc <= cap ? cap - (tail - hc) : 0;	/* by the cache */
+	bool fresh = false;
+	unsigned i = 0;
+	int err = 0;
+	if (tail & 7)
+		return -EBADMSG;
+	for (; i < n; i++) {
+		const void *src = msgs[i].iov_base;
+		uint64_t len = msgs[i].iov_len, need = rec_size(len);
+		if (len > max || (!src && len)) {
+			err = len > max ? -EMSGSIZE : -EINVAL;
+			break;
+		}
+		uint64_t contig = cap - (pos & mask), pad = contig < need ? contig : 0;
+		uint64_t want = pos - tail + pad + need + REC_HDR;	/* and the zero word */
+		if (want > room) {
+			int64_t f = fresh ? 0 : prod_free(p, tail, want);
+			fresh = true;
+			if (f < 0)
+				err = (int)f;
+			if (f < 0 || want > (room = (uint64_t)f))
+				break;
+		}
+		if (pad) {
+			if (pos == from)
+				first = ((uint64_t)REC_PAD << 32) | (pad - REC_HDR);
+			else
+				burst_hdr(data, pos & mask, REC_PAD, pad - REC_HDR);
+			pos += pad;
+		}
+		mproc__ring_copy(data + (pos & mask) + REC_HDR, src, len);
+		if (pos == from)
+			first = ((uint64_t)REC_DATA << 32) | len;
+		else
+			burst_hdr(data, pos & mask, REC_DATA, len);
+		pos += need;
+		if (pos - from >= RING_BURST_PUBLISH) {
+			burst_publish(p, from, pos, first);
+			from = pos;
+		}
+	}
+	if (pos == tail)
+		return err;
+	if (pos != from)
+		burst_publish(p, from, pos, first);
+	return (int)i;
+}
+
+/* Fixed-size ring: the same, published by release stores of tail (once
+ * per burst or per RING_BURST_PUBLISH bytes). */
+static int prod_burst_fixed(struct mproc_rport *p, const struct iovec *msgs, unsigned n)
+{
+	struct mproc_ring *r = p->ring;
+	uint8_t *data = p->data;
+	uint64_t slot = p->slot, mask = p->mask, tail = MPI_LOAD(&r->tail);
+	uint64_t most = p->capacity / slot < n ? p->capacity / slot : n;
+	if (tail & (slot - 1))
+		return -EBADMSG;
+	int64_t f = prod_free(p, tail, most * slot);
+	if (f < 0)
+		return (int)f;
+	uint64_t k = (uint64_t)f / slot < most ? (uint64_t)f / slot : most, i = 0;
+	int err = 0;
+	for (; i < k; i++) {
+		if (msgs[i].iov_len != slot || !msgs[i].iov_base) {
+			err = msgs[i].iov_len != slot ? -EMSGSIZE : -EINVAL;
+			break;
+		}
+		mproc__ring_copy(data + ((tail + i * slot) & mask), msgs[i].iov_base, slot);
+		if ((i + 1) * slot % RING_BURST_PUBLISH == 0 && i + 1 < k)
+			mproc__ring_slot_publish(p, r, tail + (i + 1) * slot);
+	}
+	if (i == 0)
+		return err;
+	mproc__ring_slot_publish(p, r, tail + i * slot);
+	return (int)i;
+}
+
+static int prod_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned n)
+{
+	if (__atomic_load_n(&p->ring->closed, __ATOMIC_RELAXED))
+		return 0;	/* prod_place says -EPIPE */
+	return p->slot ? prod_burst_fixed(p, msgs, n) : prod_burst_var(p, msgs, n);
+}
+
+int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned n,
+			  int64_t timeout_ns)
+{
+	if (!p || !msgs || n == 0 || n > INT_MAX || (!msgs[0].iov_base && msgs[0].iov_len))
+		return -EINVAL;
+	if (p->reserved)
+		return -EBUSY;
+	int k = prod_burst(p, msgs, n);
+	if (k != 0)
+		return k;
+	if (timeout_ns != 0 && prod_wait_brief(p, msgs[0].iov_len) &&
+	    (k = prod_burst(p, msgs, n)) != 0)
+		return k;
+	/* Wait (and count the wait) as a send of msgs[0] would, then take
+	 * whatever fits by then.  prod_place finds room by the same rule as
+	 * the burst, so this loops only when a close came in between (the
+	 * next prod_place says -EPIPE). */
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	for (;;) {
+		uint64_t from, at;
+		int rc = prod_place(p, msgs[0].iov_len, deadline, &from, &at);
+		if (rc < 0)
+			return rc;
+		if ((k = prod_burst(p, msgs, n)) != 0)
+			return k;
+	}
 }
 
 /* ---- consumer ---- */
@@ -779,6 +948,138 @@ ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t
 	p->peek_next = next;
 	p->peeked = 1;
 	return n;
+}
+
+/* ---- consumer bursts ---- */
+
+/* Whether message i of len bytes can go to bufs[i]: 0, or the error
+ * (-EMSGSIZE: lens[0] gets len when it is the first, as recv's *need). */
+static int burst_buf_check(const struct iovec *b, uint64_t len, unsigned i, size_t *lens)
+{
+	if (!b->iov_base && b->iov_len)
+		return -EINVAL;
+	if (len > b->iov_len) {
+		if (i == 0 && lens)
+			lens[0] = (size_t)len;
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
+/*
+ * Variable ring: copies out the records from head on, by their headers
+ * (acquire, each: every publication starts with a released header),
+ * hopping a pad, until n, an empty word, a message too large for its
+ * buffer or anything corrupt; then hands their space back with one store
+ * of head.  Returns the count, 0 when empty, or the first message's error.
+ */
+static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+			  size_t *lens)
+{
+	const uint8_t *data = p->data;
+	uint64_t cap = p->capacity, mask = p->mask, max = p->max_msg;
+	uint64_t head = MPI_LOAD(&p->ring->head), pos = head, done = head;
+	unsigned i = 0;
+	int err = 0;
+	if (head & 7)
+		return -EBADMSG;
+	while (i < n) {
+		uint64_t off = pos & mask;
+		/* Acquire: pairs with the release of a publication's first
+		 * header (this one, or one before it). */
+		uint64_t h = __atomic_load_n((const uint64_t *)(const void *)(data + off),
+					     __ATOMIC_ACQUIRE);
+		uint64_t len = (uint32_t)h, size = rec_size(len);
+		if ((uint32_t)(h >> 32) != REC_DATA || len > max || off + size > cap ||
+		    pos + size - head > cap) {
+			/* A pad leads to a record (published with or before
+			 * it); a pad followed by nothing or by a pad, or
+			 * anything else, is corrupt. */
+			if ((uint32_t)(h >> 32) == REC_PAD && pos == done && off + REC_HDR + len == cap) {
+				pos += cap - off;
+				continue;
+			}
+			if (h != 0 || pos != done)
+				err = -EBADMSG;
+			break;
+		}
+		void *dst = bufs[i].iov_base;
+		if ((len > bufs[i].iov_len || !dst) &&
+		    (err = burst_buf_check(&bufs[i], len, i, lens)) != 0)
+			break;
+		mproc__ring_copy(dst, data + off + REC_HDR, len);
+		if (lens)
+			lens[i] = len;
+		done = pos += size;
+		i++;
+	}
+	if (i == 0)
+		return err;
+	mproc__ring_consume(p, p->ring, done);
+	return (int)i;
+}
+
+/* Fixed-size ring: the same by tail, re-read when the cached one shows
+ * fewer than n messages. */
+static int cons_burst_fixed(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+			    size_t *lens)
+{
+	const uint8_t *data = p->data;
+	uint64_t cap = p->capacity, slot = p->slot, mask = p->mask;
+	uint64_t head = MPI_LOAD(&p->ring->head), tail = p->tail_cache;
+	if (head & (slot - 1))
+		return -EBADMSG;
+	if (tail - head > cap || (tail - head) / slot < n) {
+		/* Acquire: pairs with the producer's release of tail. */
+		tail = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
+		if (tail - head > cap || (tail & (slot - 1)))
+			return -EBADMSG;
+		p->tail_cache = tail;
+	}
+	uint64_t k = (tail - head) / slot < n ? (tail - head) / slot : n, i = 0;
+	int err = 0;
+	for (; i < k; i++) {
+		void *dst = bufs[i].iov_base;
+		if ((slot > bufs[i].iov_len || !dst) &&
+		    (err = burst_buf_check(&bufs[i], slot, (unsigned)i, lens)) != 0)
+			break;
+		mproc__ring_copy(dst, data + ((head + i * slot) & mask), slot);
+		if (lens)
+			lens[i] = slot;
+	}
+	if (i == 0)
+		return err;
+	mproc__ring_consume(p, p->ring, head + i * slot);
+	return (int)i;
+}
+
+static int cons_burst(struct mproc_rport *p, const struct iovec *bufs, unsigned n, size_t *lens)
+{
+	return p->slot ? cons_burst_fixed(p, bufs, n, lens) : cons_burst_var(p, bufs, n, lens);
+}
+
+int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+			  size_t *lens, int64_t timeout_ns)
+{
+	uint64_t at, next;
+	if (!p || !bufs || n == 0 || n > INT_MAX || (!bufs[0].iov_base && bufs[0].iov_len))
+		return -EINVAL;
+	if (p->peeked)
+		return -EBUSY;
+	int k = cons_burst(p, bufs, n, lens);
+	if (k != 0)
+		return k;
+	if (timeout_ns != 0 && cons_wait_brief(p) && (k = cons_burst(p, bufs, n, lens)) != 0)
+		return k;
+	/* Empty: wait as recv does (the count, the fd's re-arm, -EPIPE after
+	 * a close), then take what is there.  cons_next found a message by
+	 * the same rule as the burst, so only a hostile peer gets here with
+	 * nothing. */
+	ssize_t m = cons_wait_next(p, &at, &next, timeout_ns);
+	if (m < 0)
+		return (int)m;
+	k = cons_burst(p, bufs, n, lens);
+	return k != 0 ? k : -EBADMSG;
 }
 
 /* ---- ends, state ---- */

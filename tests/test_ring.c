@@ -8,6 +8,8 @@
 #include "harness.h"
 
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static struct mproc_ring *new_ring(uint64_t cap, size_t *size)
@@ -664,6 +666,428 @@ static void test_named(void)
 	mproc_region_close(reg);
 }
 
+/* ---- bursts ----
+ * Messages carry a msg_head (sequence, length, checksum of the rest), so a
+ * receiver checks each by itself: order, framing and payload. */
+
+#define BURST_MAX 32
+
+static void burst_fill(uint8_t *b, uint64_t seq, size_t len, unsigned *seed)
+{
+	for (size_t k = sizeof(struct msg_head); k < len; k++)
+		b[k] = (uint8_t)rand_r(seed);
+	struct msg_head h = {seq, (uint32_t)len, 0};
+	h.sum = checksum(b + sizeof h, len - sizeof h);
+	memcpy(b, &h, sizeof h);
+}
+
+static bool burst_ok(const uint8_t *b, size_t n, uint64_t seq)
+{
+	struct msg_head h;
+	if (n < sizeof h)
+		return false;
+	memcpy(&h, b, sizeof h);
+	return h.seq == seq && h.len == n && h.sum == checksum(b + sizeof h, n - sizeof h);
+}
+
+/* A message length for the ring: its size for a fixed one, else 16 to at
+ * most `most` bytes. */
+static size_t burst_len(const struct mproc_rport *p, size_t most, unsigned *seed)
+{
+	size_t max = mproc_ring_max_msg(p) < most ? mproc_ring_max_msg(p) : most;
+	return p->slot ? p->slot : sizeof(struct msg_head) + rand_r(seed) % (max - 15);
+}
+
+/* Receives what is there (at most BURST_MAX), by a burst or one by one,
+ * checking that it continues the sequence *next.  Returns the count, or the
+ * error of an empty ring. */
+static int burst_take(struct mproc_rport *p, uint64_t *next, unsigned *seed, int64_t timeout)
+{
+	static uint8_t bufs[BURST_MAX][2048];
+	struct iovec iov[BURST_MAX];
+	size_t lens[BURST_MAX];
+	unsigned n = 1 + rand_r(seed) % BURST_MAX;
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
+	int k;
+	if (rand_r(seed) % 4 == 0) {
+		ssize_t m = mproc_ring_recv(p, bufs[0], sizeof bufs[0], NULL, timeout);
+		if (m < 0)
+			return (int)m;
+		lens[0] = (size_t)m;
+		k = 1;
+	} else if ((k = mproc_ring_recv_burst(p, iov, n, lens, timeout)) < 0) {
+		return k;
+	}
+	T_ASSERT(k >= 1 && (unsigned)k <= n);
+	for (int i = 0; i < k; i++, ++*next)
+		if (!burst_ok(bufs[i], lens[i], *next))
+			T_FAIL("message %llu (%d of a burst of %d, %zu bytes) corrupt",
+			       (unsigned long long)*next, i, k, lens[i]);
+	return k;
+}
+
+/* Sends count messages from seq on, in bursts of random sizes or one by
+ * one; a full ring (timeout 0) makes it receive first (`rx`, if non-NULL). */
+static void burst_give(struct mproc_rport *p, uint64_t seq, unsigned count, unsigned *seed,
+		       uint64_t *rx, int64_t timeout)
+{
+	static uint8_t bufs[BURST_MAX][2048];
+	struct iovec iov[BURST_MAX];
+	T_ASSERT(count <= BURST_MAX);
+	for (unsigned i = 0; i < count; i++) {
+		iov[i] = (struct iovec){bufs[i], burst_len(p, 300, seed)};
+		burst_fill(bufs[i], seq + i, iov[i].iov_len, seed);
+	}
+	for (unsigned sent = 0; sent < count;) {
+		int k;
+		if (rand_r(seed) % 4 == 0)
+			k = (k = mproc_ring_send(p, iov[sent].iov_base, iov[sent].iov_len, timeout)) == 0
+				    ? 1 : k;
+		else
+			k = mproc_ring_send_burst(p, iov + sent, count - sent, timeout);
+		if (k == -EAGAIN && rx) {
+			T_ASSERT(burst_take(p, rx, seed, 0) > 0);
+			continue;
+		}
+		T_ASSERT(k >= 1 && (unsigned)k <= count - sent);
+		sent += (unsigned)k;
+	}
+}
+
+static void burst_errors(struct mproc_rport *p)
+{
+	uint8_t a[4096] = {1}, o[2][4096];
+	size_t max = mproc_ring_max_msg(p), len = p->slot ? p->slot : 100, lens[2] = {0, 0};
+	struct iovec m[3] = {{a, len}, {a, len}, {a, max + 1}};
+	struct iovec nul = {NULL, 5}, in[2] = {{o[0], sizeof o[0]}, {o[1], sizeof o[1]}};
+	T_EQ(mproc_ring_send_burst(NULL, m, 1, 0), -EINVAL);
+	T_EQ(mproc_ring_send_burst(p, NULL, 1, 0), -EINVAL);
+	T_EQ(mproc_ring_send_burst(p, m, 0, 0), -EINVAL);
+	T_EQ(mproc_ring_send_burst(p, &nul, 1, 0), -EINVAL);
+	T_EQ(mproc_ring_recv_burst(NULL, in, 1, lens, 0), -EINVAL);
+	T_EQ(mproc_ring_recv_burst(p, NULL, 1, lens, 0), -EINVAL);
+	T_EQ(mproc_ring_recv_burst(p, in, 0, lens, 0), -EINVAL);
+	T_EQ(mproc_ring_recv_burst(p, &nul, 1, lens, 0), -EINVAL);
+	T_EQ(mproc_ring_recv_burst(p, in, 2, lens, 0), -EAGAIN);
+	T_EQ(mproc_ring_recv_burst(p, in, 2, lens, 5 * MPROC_NS_PER_MS), -ETIMEDOUT);
+	/* too large: first, or later (the burst stops before it) */
+	T_EQ(mproc_ring_send_burst(p, &m[2], 1, 0), -EMSGSIZE);
+	T_EQ(mproc_ring_send_burst(p, m, 3, 0), 2);
+	T_EQ(mproc_ring_send_burst(p, &m[2], 1, 0), -EMSGSIZE);
+	/* a buffer too short: first (lens[0] = the need), or later */
+	struct iovec shorter[2] = {{o[0], len - 1}, {o[1], len - 1}};
+	T_EQ(mproc_ring_recv_burst(p, shorter, 2, lens, 0), -EMSGSIZE);
+	T_EQ(lens[0], len);
+	struct iovec second_short[2] = {{o[0], len}, {o[1], len - 1}};
+	T_EQ(mproc_ring_recv_burst(p, second_short, 2, lens, 0), 1);
+	T_EQ(lens[0], len);
+	T_EQ(mproc_ring_recv_burst(p, in, 2, NULL, 0), 1);	/* lens may be NULL */
+	T_EQ(o[0][0], 1);
+	/* an open reservation or peek */
+	void *w;
+	const void *cw;
+	T_OK(mproc_ring_reserve(p, len, &w, 0));
+	T_EQ(mproc_ring_send_burst(p, m, 1, 0), -EBUSY);
+	T_OK(mproc_ring_commit(p, len));
+	T_EQ(mproc_ring_peek(p, &cw, 0), (ssize_t)len);
+	T_EQ(mproc_ring_recv_burst(p, in, 2, lens, 0), -EBUSY);
+	T_OK(mproc_ring_release(p));
+	T_EQ(mproc_ring_used(p), 0);
+}
+
+/* Partial bursts: a burst into a filling ring takes exactly what single
+ * sends would, then -EAGAIN / -ETIMEDOUT; closed ends. */
+static void burst_full_and_closed(struct mproc_rport *p)
+{
+	static uint8_t a[4096];
+	size_t len = p->slot ? p->slot : 100;
+	struct iovec m[BURST_MAX], in[BURST_MAX];
+	for (int i = 0; i < BURST_MAX; i++) {
+		m[i] = (struct iovec){a, len};
+		in[i] = (struct iovec){a, sizeof a};
+	}
+	unsigned total = 0;
+	for (int round = 0; round < 3; round++) {
+		int k = mproc_ring_send_burst(p, m, 3, 0);	/* 3 by 3, until full */
+		while (k == 3) {
+			total += 3;
+			k = mproc_ring_send_burst(p, m, 3, 0);
+		}
+		T_ASSERT(k == -EAGAIN || (k >= 1 && k < 3));
+		total += k > 0 ? (unsigned)k : 0;
+		T_EQ(mproc_ring_send(p, a, len, 0), -EAGAIN);
+		T_EQ(mproc_ring_send_burst(p, m, 3, 0), -EAGAIN);
+		T_EQ(mproc_ring_send_burst(p, m, 3, 2 * MPROC_NS_PER_MS), -ETIMEDOUT);
+		/* read all but one: the next fill wraps */
+		unsigned got = 0;
+		while (got + 1 < total) {
+			unsigned want = total - 1 - got < BURST_MAX ? total - 1 - got : BURST_MAX;
+			int r = mproc_ring_recv_burst(p, in, want, NULL, 0);
+			T_ASSERT(r >= 1 && (unsigned)r <= want);
+			got += (unsigned)r;
+		}
+		total -= got;
+	}
+	T_EQ(total, 1);
+	T_EQ(mproc_ring_send_burst(p, m, 2, 0), 2);
+	mproc_ring_close_write(p);
+	T_EQ(mproc_ring_send_burst(p, m, 1, 0), -EPIPE);
+	T_EQ(mproc_ring_recv_burst(p, in, BURST_MAX, NULL, MPROC_FOREVER), 3);
+	T_EQ(mproc_ring_recv_burst(p, in, BURST_MAX, NULL, MPROC_FOREVER), -EPIPE);
+	T_EQ(mproc_ring_recv_burst(p, in, 1, NULL, 0), -EPIPE);
+}
+
+/* One process, random bursts and sizes through a small ring: every wrap
+ * point, pads in the middle of bursts, partial bursts. */
+static void burst_mixed_local(struct mproc_rport *p)
+{
+	unsigned seed = 11;
+	uint64_t seq = 0, rx = 0;
+	for (int i = 0; i < 3000; i++) {
+		unsigned k = 1 + rand_r(&seed) % BURST_MAX;
+		burst_give(p, seq, k, &seed, &rx, 0);
+		seq += k;
+		if (rand_r(&seed) % 2)
+			while (rx < seq)
+				T_ASSERT(burst_take(p, &rx, &seed, 0) > 0);
+	}
+	while (rx < seq)
+		T_ASSERT(burst_take(p, &rx, &seed, 0) > 0);
+	T_EQ(mproc_ring_recv_burst(p, &(struct iovec){NULL, 0}, 1, NULL, 0), -EAGAIN);
+}
+
+static void test_burst_calls(void)
+{
+	size_t size;
+	struct mproc_rport p;
+	for (int fixed = 0; fixed < 2; fixed++) {
+		struct mproc_ring *r = fixed ? new_fixed(1024, 64, &size) : new_ring(1024, &size);
+		T_OK(mproc_ring_port(&p, r, size));
+		burst_errors(&p);
+		T_OK(mproc_ring_port(&p, r, size));
+		burst_full_and_closed(&p);
+		r = fixed ? new_fixed(1024, 32, &size) : new_ring(1024, &size);
+		T_OK(mproc_ring_port(&p, r, size));
+		burst_mixed_local(&p);
+	}
+}
+
+/* ---- bursts between processes ---- */
+
+struct burst_run {
+	struct mproc_ring *ring;
+	size_t size;
+	uint64_t from;		/* first sequence number */
+	long count;		/* messages; < 0: until killed */
+	int slow;		/* the producer pauses now and then */
+};
+
+static int burst_producer(void *arg)
+{
+	struct burst_run *b = arg;
+	struct mproc_rport p;
+	if (mproc_ring_port(&p, b->ring, b->size) < 0)
+		return 2;
+	/* We take over from a producer that may have died mid-burst, as a
+	 * Pipe's next writer does. */
+	mproc__ring_resync(&p);
+	unsigned seed = 1234 + (unsigned)b->from;
+	uint64_t seq = b->from;
+	for (long done = 0; b->count < 0 || done < b->count;) {
+		unsigned k = 1 + rand_r(&seed) % BURST_MAX;
+		if (b->count >= 0 && (long)k > b->count - done)
+			k = (unsigned)(b->count - done);
+		burst_give(&p, seq, k, &seed, NULL, MPROC_FOREVER);
+		seq += k;
+		done += k;
+		if (b->slow && rand_r(&seed) % 500 == 0)
+			usleep(100);
+	}
+	mproc_ring_close_write(&p);
+	return 0;
+}
+
+static void run_burst_stream(struct mproc_ring *r, size_t size, long count, int slow)
+{
+	struct burst_run b = {.ring = r, .size = size, .count = count, .slow = slow};
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	pid_t pid = t_fork(burst_producer, &b, 100);
+	unsigned seed = 77;
+	uint64_t rx = 0;
+	int k;
+	while ((k = burst_take(&p, &rx, &seed, MPROC_FOREVER)) > 0)
+		if (slow == 2 && rand_r(&seed) % 500 == 0)
+			usleep(100);
+	T_EQ(k, -EPIPE);
+	T_EQ(rx, (uint64_t)count);
+	T_EQ(t_join(pid), 0);
+}
+
+static void test_burst_stream(void)
+{
+	size_t size;
+	long n = t_scale(400000);
+	for (int slow = 0; slow < 3; slow++) {
+		run_burst_stream(new_ring(4096, &size), size, slow ? n / 10 : n, slow);
+		run_burst_stream(new_fixed(4096, 64, &size), size, slow ? n / 10 : n, slow);
+	}
+}
+
+/*
+ * A producer killed while it streams bursts: the consumer gets a prefix of
+ * what was sent, in order, without gaps or duplicates, and the ring is not
+ * wedged: the next producer (after mproc__ring_resync, in burst_producer)
+ * continues from where the consumer is, and what it sends arrives.
+ */
+static void test_burst_kill(void)
+{
+	size_t size;
+	for (int fixed = 0; fixed < 2; fixed++) {
+		struct mproc_ring *r = fixed ? new_fixed(1 << 14, 64, &size) : new_ring(1 << 14, &size);
+		struct mproc_rport p;
+		T_OK(mproc_ring_port(&p, r, size));
+		unsigned seed = 3;
+		uint64_t rx = 0;
+		for (int round = 0; round < 20; round++) {
+			struct burst_run b = {.ring = r, .size = size, .from = rx, .count = -1};
+			pid_t pid = t_fork(burst_producer, &b, 100);
+			uint64_t stop = rx + 1 + rand_r(&seed) % 20000;
+			while (rx < stop)
+				T_ASSERT(burst_take(&p, &rx, &seed, MPROC_FOREVER) > 0);
+			if (rand_r(&seed) % 2)	/* with the ring full, or not */
+				usleep(rand_r(&seed) % 200);
+			kill(pid, SIGKILL);
+			T_EQ(t_join(pid), -SIGKILL);
+			while (burst_take(&p, &rx, &seed, 0) > 0)
+				;
+			T_EQ(mproc_ring_recv_burst(&p, &(struct iovec){NULL, 0}, 1, NULL, 0),
+			     -EAGAIN);
+		}
+		/* a last producer that finishes: its messages all arrive */
+		struct burst_run b = {.ring = r, .size = size, .from = rx, .count = 5000};
+		uint64_t end = rx + 5000;
+		pid_t pid = t_fork(burst_producer, &b, 100);
+		while (burst_take(&p, &rx, &seed, MPROC_FOREVER) > 0)
+			;
+		T_EQ(rx, end);
+		T_EQ(t_join(pid), 0);
+	}
+}
+
+/*
+ * The two states a producer killed in a burst can leave, made by hand:
+ * (1) it died before the release of the burst's first header: records and
+ * headers lie past tail but the word at tail is still zero: nothing
+ * arrives, and the next producer writes over them; (2) it died after that
+ * store but before tail's: the whole chain arrives, exactly once, and the
+ * next producer's mproc__ring_resync walks tail over it.
+ */
+static void test_burst_death_states(void)
+{
+	size_t size;
+	struct mproc_ring *r = new_ring(4096, &size);
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	unsigned seed = 5;
+	uint64_t seq = 0, rx = 0;
+	for (int round = 0; round < 200; round++) {
+		/* (1): a burst written, then its first header taken back */
+		uint64_t tail = r->tail, off = tail & p.mask, h0 = *(uint64_t *)(p.data + off);
+		T_EQ(h0, 0);
+		burst_give(&p, 1u << 30, 1 + rand_r(&seed) % 8, &seed, &rx, 0);
+		*(uint64_t *)(p.data + off) = 0;
+		r->tail = tail;
+		T_EQ(mproc_ring_recv_burst(&p, &(struct iovec){NULL, 0}, 1, NULL, 0), -EAGAIN);
+		mproc__ring_resync(&p);
+		T_EQ(r->tail, tail);
+		/* (2): a burst published, tail not stored */
+		unsigned k = 1 + rand_r(&seed) % 8;
+		burst_give(&p, seq, k, &seed, &rx, 0);
+		seq += k;
+		uint64_t end = r->tail;
+		r->tail = tail;
+		while (rx < seq)
+			T_ASSERT(burst_take(&p, &rx, &seed, 0) > 0);
+		mproc__ring_resync(&p);
+		T_EQ(r->tail, end);
+	}
+	burst_give(&p, seq, 5, &seed, &rx, 0);
+	seq += 5;
+	while (rx < seq)
+		T_ASSERT(burst_take(&p, &rx, &seed, 0) > 0);
+	T_EQ(mproc_ring_used(&p), 0);
+}
+
+/*
+ * Hostile shared state under bursts: between calls, indices, flags and
+ * data words (often as plausible headers or pads) are rewritten at random.
+ * The calls may fail (-EBADMSG and the usual errors) or deliver garbage
+ * within the bounds, but never report more than asked, never claim a
+ * length beyond a buffer, and never touch memory outside the ring: it ends
+ * where a PROT_NONE page begins.
+ */
+static uint64_t hostile_word(unsigned *seed, uint64_t cap)
+{
+	static const uint32_t kinds[] = {0, 0x41544144u, 0x44444150u, 7};
+	uint64_t v = ((uint64_t)rand_r(seed) << 33) ^ ((uint64_t)rand_r(seed) << 2) ^ (uint64_t)rand_r(seed);
+	if (rand_r(seed) % 2)
+		v = ((uint64_t)kinds[rand_r(seed) % 4] << 32) | (v % (cap + 16));
+	return v;
+}
+
+static void burst_hostile(unsigned fixed)
+{
+	const uint64_t cap = 1024;
+	size_t size = (size_t)mproc_ring_bytes(cap);
+	uint8_t *map = t_shared(3 * 4096);
+	T_ASSERT(mprotect(map + 2 * 4096, 4096, PROT_NONE) == 0);
+	struct mproc_ring *r = (struct mproc_ring *)(map + 2 * 4096 - size);
+	T_ASSERT(((uintptr_t)r & 63) == 0);
+	T_OK(mproc_ring_init_fixed(r, cap, fixed));
+	struct mproc_rport p;
+	T_OK(mproc_ring_port(&p, r, size));
+	static uint8_t src[BURST_MAX][300], dst[BURST_MAX][300];
+	struct iovec m[BURST_MAX], b[BURST_MAX];
+	size_t lens[BURST_MAX];
+	unsigned seed = 42 + fixed;
+	uint64_t *words = (uint64_t *)(void *)(r + 1);
+	for (int it = 0; it < 100000; it++) {
+		unsigned n = 1 + rand_r(&seed) % BURST_MAX, op = rand_r(&seed) % 8;
+		for (unsigned i = 0; i < n; i++) {
+			m[i] = (struct iovec){src[i], fixed ? fixed : (unsigned)rand_r(&seed) % 300};
+			b[i] = (struct iovec){dst[i], rand_r(&seed) % 300};
+		}
+		if (op < 3) {
+			int k = mproc_ring_send_burst(&p, m, n, 0);
+			T_ASSERT(k <= (int)n && k != 0);
+		} else if (op < 6) {
+			int k = mproc_ring_recv_burst(&p, b, n, lens, 0);
+			T_ASSERT(k <= (int)n && k != 0);
+			for (int i = 0; i < k; i++)
+				T_ASSERT(lens[i] <= b[i].iov_len);
+		} else if (op == 6) {
+			switch (rand_r(&seed) % 4) {
+			case 0: r->head += (uint64_t)(rand_r(&seed) % 64) - 32; break;
+			case 1: r->tail += (uint64_t)(rand_r(&seed) % 64) - 32; break;
+			case 2: r->head = hostile_word(&seed, cap); break;
+			default: words[rand_r(&seed) % (cap / 8)] = hostile_word(&seed, cap); break;
+			}
+		} else if (rand_r(&seed) % 64 == 0) {	/* start over now and then */
+			T_OK(mproc_ring_init_fixed(r, cap, fixed));
+			T_OK(mproc_ring_port(&p, r, size));
+		}
+	}
+	munmap(map, 3 * 4096);
+}
+
+static void test_burst_hostile(void)
+{
+	burst_hostile(0);
+	burst_hostile(16);
+}
+
 int main(void)
 {
 	t_watchdog(110);
@@ -680,5 +1104,10 @@ int main(void)
 	T_RUN(test_hostile);
 	T_RUN(test_named);
 	T_RUN(test_stream);
+	T_RUN(test_burst_calls);
+	T_RUN(test_burst_stream);
+	T_RUN(test_burst_death_states);
+	T_RUN(test_burst_kill);
+	T_RUN(test_burst_hostile);
 	return 0;
 }

@@ -38,6 +38,7 @@
 #include <mproc/wait.h>
 #include <errno.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -170,6 +171,44 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  * that sends and receives through one port): the two roles keep separate
  * state in it.
  */
+
+/*
+ * Bursts: several messages per call, as sendmmsg/recvmmsg or DPDK's
+ * rte_ring burst calls move them.  A burst looks at the other side's index
+ * once (again only if that look shows too little) and hands over once: one
+ * publication for the lot on the producer's side, one hand-back of their
+ * space on the consumer's.  Burst and single calls mix freely on a ring.
+ *
+ * int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs,
+ *                           unsigned n, int64_t timeout_ns);
+ *   Copies in msgs[0], msgs[1], ... in order, as many as fit now, and
+ *   returns how many (>= 1).  Waits, per timeout_ns, only until msgs[0]
+ *   fits.  The burst ends before a message that does not fit, is too large
+ *   or has a NULL iov_base with a length: if that is msgs[0], the call
+ *   returns its error (-EMSGSIZE, -EINVAL), otherwise the count, and the
+ *   next call starting there gets the error.  Errors as send, and -EINVAL
+ *   (msgs NULL, n 0 or > INT_MAX), -EBUSY (a reservation is open).  The
+ *   messages of one call become visible together (in runs of about 4 KiB
+ *   when they are large, so the consumer can copy one run out while the
+ *   next goes in): a producer that dies during the call has published a
+ *   prefix of them, whole runs only, which arrives exactly once.
+ *
+ * int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs,
+ *                           unsigned n, size_t *lens, int64_t timeout_ns);
+ *   Copies out up to n messages, message i into bufs[i] (iov_len is its
+ *   room) with its length in lens[i] (lens may be NULL), and returns how
+ *   many (>= 1).  Waits, per timeout_ns, only until one is there.  The
+ *   burst ends before a message larger than its buffer (it stays): if that
+ *   is the first, -EMSGSIZE with lens[0] set to its length, as recv's
+ *   *need.  Errors as recv, and -EINVAL (bufs NULL, n 0 or > INT_MAX, a
+ *   NULL iov_base with a length), -EBUSY (a peeked message is not
+ *   released).  After a readiness fd polls readable, receive until
+ *   -EAGAIN, as with recv.
+ */
+int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned n,
+			  int64_t timeout_ns);
+int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+			  size_t *lens, int64_t timeout_ns);
 
 /* Ends of stream.  close_write: readers drain what is there, then -EPIPE.
  * close_read: writers get -EPIPE at once. */
