@@ -43,7 +43,9 @@ static void atfork_parent(void)
  */
 static void atfork_child(void)
 {
-	pthread_mutex_init(&handles_mu, NULL);
+	/* The forking thread is the child's only thread and holds the lock
+	 * (atfork_prepare): release it, as the parent does. */
+	pthread_mutex_unlock(&handles_mu);
 	for (struct mproc_region *r = handles; r; r = r->next) {
 		if (r->lock_fd >= 0) {
 			close(r->lock_fd);

@@ -62,7 +62,8 @@ uint32_t mpi_gettid(void)
  * own (without the lock) and let it attach on first use. */
 static void self_atfork_child(void)
 {
-	pthread_mutex_init(&self_mu, NULL);
+	/* Held by this very thread since self_atfork_prepare. */
+	pthread_mutex_unlock(&self_mu);
 	tid_cache = 0;
 	__atomic_store_n(&mproc__self, 0, __ATOMIC_RELAXED);
 	self_id = 0;

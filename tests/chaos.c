@@ -894,26 +894,6 @@ static struct kind kinds[] = {
 #define SANITIZED 0
 #endif
 
-#if defined(__SANITIZE_THREAD__)
-#define CHAOS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CHAOS_TSAN 1
-#endif
-#endif
-#ifdef CHAOS_TSAN
-/* A pool owner is a forked child that forks again (its workers).  The
- * runtime's fork-child handlers (region.c, self.c) re-initialise their
- * mutexes, still locked by the prepare handler, instead of unlocking them,
- * so TSan takes the next fork's prepare for a double lock.  Not a bug of
- * this program (nor a real one: the child has one thread). */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "mutex:atfork_prepare\nmutex:self_atfork_prepare\n";
-}
-#endif
-
 static void start(struct part *p)
 {
 	p->incarnation++;
