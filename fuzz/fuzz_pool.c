@@ -61,30 +61,9 @@
  * region is not caught; the function-pointer keys are the real ones, so
  * forged fn/tag pairs are only those the fuzzer copies from other slots.
  *
- * Known bugs (MPROC_FUZZ_SKIP_KNOWN, default 1: steered around; fuzz/README.md):
- *   K1  the owner copies a map's results with n and out_size read from
- *       shared memory (job_collect, the callback's len, imap_item), not the
- *       caller's: a peer makes it overflow the caller's array (also by
- *       setting a job's generation to 2^32 - 1: the slot's next reuse
- *       wraps it back to an old handle's);
- *   K2  job_view's bounds (n <= 2^40, sizes <= 2^30) let n * size wrap, so
- *       a short array validates and items are read and written outside it;
- *   K3  mpi_pool_inject waits, forever, for inj_head to come within
- *       inj_cap of its position: a peer moving inj_tail ahead (or inj_head
- *       back) wedges every submit and the service thread's sweep;
- *   K4  the service thread hands an apply callback (NULL, len > 0) when the
- *       record says a long output is inline (mpi_pool_task_output's NULL
- *       is not checked, as task_result checks it);
- *   K5  a task's in_off is used if the span lies in the region, live heap
- *       block or not: the input can alias free heap, so a subtask spawned
- *       on it is copied onto itself (memcpy-param-overlap);
- *   K6  a job's err_off, cst_off and order_off are not checked for 4-byte
- *       alignment: atomics on misaligned words (UBSan; split locks on x86);
- *   K7  mproc_imap_next takes chunksize and nchunks from shared memory:
- *       0 divides (SIGFPE in the owner), and with others an unordered
- *       imap's chunk starts past n, so the codes array is read outside;
- *   K8  an ordered imap_next counts the item as taken before reading it:
- *       after an -EBADMSG the next call returns index n (past the end).
+ * Known bugs: K1-K8 (fuzz/README.md) are fixed and no longer steered
+ * around; their inputs (corpus/pool/known-*) replay for real.
+ * MPROC_FUZZ_SKIP_KNOWN stays for the next finding to be steered around.
  * And one wait by design that a peer can make endless: submit waits for a
  * free task slot (back-pressure), so a table of slots nobody will free
  * wedges it; the target submits only when a slot is free.
@@ -209,19 +188,9 @@ static int fn_spawn(struct mproc_task *t, const void *in, size_t len)
 {
 	check_input(in, len);
 	struct mproc_subtask st;
-	void *copy = NULL;
-	const void *src = in;
-	if (MPROC_FUZZ_SKIP_KNOWN && dirty && len) {	/* K5: in may alias free heap */
-		copy = malloc(len);
-		FUZZ_CHECK(copy);
-		src = memcpy(copy, in, len);
-	}
-	int rc = mproc_task_spawn(t, fn_sum, src, len, &st);
-	if (rc || dirty) {
-		rc = rc ? rc : fn_sum(t, in, len);
-		free(copy);
-		return rc;
-	}
+	int rc = mproc_task_spawn(t, fn_sum, in, len, &st);
+	if (rc || dirty)
+		return rc ? rc : fn_sum(t, in, len);
 	uint8_t buf[32], want[32];
 	size_t n = 0;
 	rc = mproc_task_join(t, &st, buf, sizeof buf, &n);
@@ -249,14 +218,13 @@ enum { H_APPLY, H_MAP, H_IMAP };
 
 struct handle {
 	int kind;
-	bool open, cb, cb_ran, spawner, broken;
+	bool open, cb, cb_ran, spawner;
 	struct mproc_async *a;
 	struct mproc_imap *it;
 	uint8_t in[48];
 	size_t len;			/* apply input */
 	uint8_t *min, *out;		/* map: input and output arrays */
 	size_t n, in_size, out_size;
-	uint64_t cs, nch;		/* the job's chunk size and count, as made */
 	uint64_t ref;			/* its task or job (kept after release) */
 	uint64_t returned;		/* imap */
 	uint8_t *seen;			/* imap: indices returned */
@@ -296,18 +264,15 @@ static void on_result(void *arg, const void *out, size_t len)
 	FUZZ_CHECK(!h->cb_ran);
 	h->cb_ran = true;
 	if (h->kind == H_MAP) {
-		/* K1: len comes from the job's shared n and out_size (even from
-		 * a slot reused since the results were collected) */
+		/* The caller's array, whatever a peer wrote (K1) */
 		FUZZ_CHECK(out == h->out);
-		if (!MPROC_FUZZ_SKIP_KNOWN || !dirty)
-			FUZZ_CHECK(len == h->n * h->out_size);
+		FUZZ_CHECK(len == h->n * h->out_size);
 		touch(out, h->n * h->out_size);
 		if (!dirty)
 			map_check_all(h);
 		return;
 	}
-	if (MPROC_FUZZ_SKIP_KNOWN && !out && len)
-		return;		/* K4 */
+	FUZZ_CHECK(out || !len);	/* K4 */
 	FUZZ_CHECK(!len || in_region(out, len));
 	touch(out, len);
 	if (!dirty) {
@@ -327,75 +292,30 @@ static void on_error(void *arg, int err)
 		FUZZ_CHECK(code_ok(err) || err == -EDOM || err == -ENOMEM);
 }
 
-/* ---- steering around the known bugs ---- */
+/* ---- what the target cannot run ---- */
 
-static struct pool_job *job_if_live(const struct handle *h)
-{
-	uint64_t ref = h->ref;
-	struct pool_job *j = &O.jobs[tref_idx(ref) % O.njobs];
-	return __atomic_load_n(&j->sw, __ATOMIC_RELAXED) >> 32 == tref_gen(ref) ? j : NULL;
-}
-
-/* After every operation once dirty (as fuzz_chan rounds ring indices
- * after each hostile write). */
-static void steer(void)
-{
-	if (!MPROC_FUZZ_SKIP_KNOWN)
-		return;
-	for (uint32_t jx = 0; jx < O.njobs; jx++) {	/* K2, K6 */
-		struct pool_job *j = &O.jobs[jx];
-		uint64_t x;
-		if (__builtin_mul_overflow(j->n, j->in_size, &x) ||
-		    __builtin_mul_overflow(j->n, j->out_size, &x))
-			j->in_size = j->out_size = 0;
-		j->err_off &= ~3ull;	/* K6 */
-		j->cst_off &= ~3ull;
-		j->order_off &= ~3ull;
-	}
-	for (unsigned i = 0; i < nh; i++) {		/* K1 */
-		struct handle *h = &hs[i];
-		struct pool_job *j;
-		/* a released handle's callback may still collect */
-		bool used = h->open || (h->cb && !h->cb_ran);
-		if (h->kind == H_APPLY || !used || !(j = job_if_live(h)))
-			continue;
-		j->n = h->n;
-		j->out_size = h->out_size;
-		j->chunksize = h->cs;	/* K7 */
-		j->nchunks = h->nch;
-	}
-}
-
-/* K1 once more: a job generation a peer rewrites can meet an old
- * handle's again, through honest reuses (even inside one call of the
- * service thread's callbacks, where no steering can run), or wrap from
- * 2^32 - 1 to 0.  So hostile writes leave the job generations alone. */
-static uint32_t job_gens[POOL_NJOBS];
-
-static void gens_save(void)
-{
-	for (uint32_t jx = 0; jx < O.njobs; jx++)
-		job_gens[jx] = (uint32_t)(O.jobs[jx].sw >> 32);
-}
-
-static void gens_restore(void)
-{
-	for (uint32_t jx = 0; MPROC_FUZZ_SKIP_KNOWN && jx < O.njobs; jx++) {
-		uint64_t *sw = &O.jobs[jx].sw;
-		*sw = (uint64_t)job_gens[jx] << 32 | (uint32_t)*sw;
-	}
-}
-
-/* Room in the injection ring for `need` more hints: mpi_pool_inject waits
- * until there is (K3).  Also a limit of this target: its workers consume
- * hints only when an operation says so. */
+/* Whether mpi_pool_inject can place `need` hints without waiting for a
+ * worker: it waits while the ring is full and its head slot is one a
+ * worker could take (here workers run only when an operation says so);
+ * a ring it finds wedged by a peer it re-syncs (K3, after a stall of its
+ * head slot or at once for a gap no honest producers make). */
 static bool ring_room(uint64_t need)
 {
 	uint64_t hd = __atomic_load_n(&O.h->inj_head, __ATOMIC_RELAXED);
 	uint64_t tl = __atomic_load_n(&O.h->inj_tail, __ATOMIC_RELAXED);
-	if (dirty && !MPROC_FUZZ_SKIP_KNOWN)
+	if (tl - hd <= O.inj_cap && need <= O.inj_cap - (tl - hd))
 		return true;
-	return tl - hd <= O.inj_cap && need <= O.inj_cap - (tl - hd);
+	if (!dirty)
+		return false;
+	for (uint64_t pos = tl; pos < tl + need; pos++) {
+		if (pos - hd < O.inj_cap)
+			continue;
+		uint64_t seq = __atomic_load_n(&O.inj[hd & (O.inj_cap - 1)].seq, __ATOMIC_RELAXED);
+		if (pos - hd <= (uint64_t)O.inj_cap + O.ntasks + 1 && seq == hd + 1)
+			return false;
+		hd = pos;	/* the producer's re-sync */
+	}
+	return true;
 }
 
 static bool free_task_slot(void)
@@ -450,28 +370,13 @@ static bool free_job_slot(void)
 	return false;
 }
 
-/* K1 again: a peer marks a live job FREE, a new map takes the slot with
- * the same generation, and the old handle collects with the new n and
- * out_size.  Not while a live handle's job reads FREE. */
-static bool job_slot_aliased(void)
-{
-	for (unsigned i = 0; MPROC_FUZZ_SKIP_KNOWN && i < nh; i++) {
-		struct handle *h = &hs[i];
-		struct pool_job *j;
-		if (h->kind != H_APPLY && (h->open || (h->cb && !h->cb_ran)) &&
-		    (j = job_if_live(h)) && (__atomic_load_n(&j->sw, __ATOMIC_RELAXED) & 0xf) == J_FREE)
-			return true;
-	}
-	return false;
-}
-
 static void op_map(struct in *s, bool imap)
 {
 	uint8_t f = take8(s);
 	size_t n = 1 + take8(s) % 24, in_size = take8(s) % 12, out_size = take8(s) % 16;
 	size_t cs = take8(s) % 6;
 	uint8_t seed = take8(s);
-	if (nh == NH || !free_job_slot() || job_slot_aliased())
+	if (nh == NH || !free_job_slot())
 		return;
 	struct handle *h = &hs[nh];
 	*h = (struct handle){.kind = imap ? H_IMAP : H_MAP, .n = n, .in_size = in_size,
@@ -500,8 +405,6 @@ static void op_map(struct in *s, bool imap)
 		return;
 	}
 	h->ref = imap ? h->it->ref : h->a->ref;
-	h->cs = O.jobs[tref_idx(h->ref)].chunksize;
-	h->nch = O.jobs[tref_idx(h->ref)].nchunks;
 	h->open = true;
 	nh++;
 }
@@ -552,12 +455,7 @@ static int64_t imap_next(struct handle *h)
 {
 	uint8_t *buf = h->out_size ? malloc(h->out_size) : NULL;
 	int err = 1;
-	if (h->broken) {	/* K8 */
-		free(buf);
-		return -EBADMSG;
-	}
 	int64_t rc = mproc_imap_next(h->it, buf, &err, 0);
-	h->broken = MPROC_FUZZ_SKIP_KNOWN && rc == -EBADMSG;
 	if (rc >= 0) {
 		FUZZ_CHECK((uint64_t)rc < h->n);
 		touch(buf, h->out_size);
@@ -1017,8 +915,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < MAX_OPS && s.n; k++) {
 		uint8_t op = take8(&s) % NOPS;
 		bool hostile = op >= 16;
-		if (hostile)
-			gens_save();
 		switch (op) {
 		case 0: case 1: op_apply(&s); break;
 		case 2: op_map(&s, false); break;
@@ -1043,13 +939,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 22: op_bad_raw(&s); break;
 		default: op_bad_task(&s); break;
 		}
-		/* After honest operations too: a job slot whose generation a
-		 * peer set to 2^32 - 1 wraps back to an old handle's on reuse. */
 		dirty |= hostile;
-		if (hostile)
-			gens_restore();
-		if (dirty)
-			steer();
 	}
 	if (!dirty)
 		drain();

@@ -167,6 +167,24 @@ static struct pool_job *job_of(const struct mproc_pool *p, uint64_t ref)
 	return sw >> 32 == tref_gen(ref) ? j : NULL;
 }
 
+/* The job, if its shared geometry is still the submitter's (K1, K7). */
+static struct pool_job *job_checked(const struct mproc_pool *p, uint64_t ref,
+				    const struct job_geom *g)
+{
+	struct pool_job *j = job_of(p, ref);
+	if (!j || j->n != g->n || j->in_size != g->in_size || j->out_size != g->out_size ||
+	    j->chunksize != g->cs || j->nchunks != g->nchunks)
+		return NULL;
+	return j;
+}
+
+/* A job's array of n 4-byte words (codes, chunk states, order): aligned,
+ * inside the region (K6). */
+static uint32_t *job_words(const struct mproc_pool *p, uint64_t off, uint64_t n)
+{
+	return off & 3 ? NULL : mproc_region_ptr(p->r, off, n * 4);
+}
+
 void mpi_pool_job_free(struct mproc_pool *p, struct pool_job *j)
 {
 	uint64_t offs[] = {j->in_off, j->out_off, j->err_off, j->cst_off, j->order_off};
@@ -206,12 +224,13 @@ static void job_release(struct mproc_pool *p, uint64_t ref)
 	mpi_pool_ring(p);	/* the service thread finishes the reclamation */
 }
 
-static int job_alloc_arrays(struct mproc_pool *p, struct pool_job *j, bool order)
+static int job_alloc_arrays(struct mproc_pool *p, struct pool_job *j, const struct job_geom *g,
+			    bool order)
 {
 	struct { uint64_t *off; uint64_t size; } a[] = {
-		{&j->in_off, j->n * j->in_size}, {&j->out_off, j->n * j->out_size},
-		{&j->err_off, j->n * 4}, {&j->cst_off, j->nchunks * 4},
-		{&j->order_off, order ? j->nchunks * 4 : 0},
+		{&j->in_off, g->n * g->in_size}, {&j->out_off, g->n * g->out_size},
+		{&j->err_off, g->n * 4}, {&j->cst_off, g->nchunks * 4},
+		{&j->order_off, order ? g->nchunks * 4 : 0},
 	};
 	for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
 		*a[i].off = 0;
@@ -252,7 +271,9 @@ struct job_args {
 	bool order;
 };
 
-static int job_start(struct mproc_pool *p, const struct job_args *a, uint64_t *ref)
+/* *g: the job's geometry, kept by the caller's handle (K1). */
+static int job_start(struct mproc_pool *p, const struct job_args *a, uint64_t *ref,
+		     struct job_geom *g)
 {
 	int rc = usable(p);
 	if (rc)
@@ -271,12 +292,15 @@ static int job_start(struct mproc_pool *p, const struct job_args *a, uint64_t *r
 	}
 	uint64_t gen = __atomic_load_n(&j->sw, __ATOMIC_RELAXED) >> 32;
 	uint64_t jref = (uint64_t)(j - p->jobs) | gen << 32;
-	j->n = a->n;
-	j->in_size = a->in_size;
-	j->out_size = a->out_size;
-	j->chunksize = a->chunksize;
-	j->nchunks = a->n ? (a->n + a->chunksize - 1) / a->chunksize : 0;
-	if ((rc = job_alloc_arrays(p, j, a->order))) {
+	*g = (struct job_geom){.n = a->n, .in_size = a->in_size, .out_size = a->out_size,
+			       .cs = a->chunksize,
+			       .nchunks = a->n / a->chunksize + (a->n % a->chunksize != 0)};
+	j->n = g->n;
+	j->in_size = g->in_size;
+	j->out_size = g->out_size;
+	j->chunksize = g->cs;
+	j->nchunks = g->nchunks;
+	if ((rc = job_alloc_arrays(p, j, g, a->order))) {
 		mpi_pool_job_free(p, j);
 		return rc == -ENOMEM ? -ENOMEM : rc;
 	}
@@ -339,15 +363,15 @@ int mpi_pool_job_wait(struct mproc_pool *p, uint64_t ref, int64_t deadline)
 
 /* Copies a finished job's outputs and returns the first failing item's
  * code. */
-static int job_collect(struct mproc_pool *p, uint64_t ref, void *out)
+static int job_collect(struct mproc_pool *p, uint64_t ref, const struct job_geom *g, void *out)
 {
-	struct pool_job *j = job_of(p, ref);
+	struct pool_job *j = job_checked(p, ref, g);
 	if (!j)
 		return -EBADMSG;
-	uint64_t n = j->n, osz = j->out_size;
+	uint64_t n = g->n, osz = g->out_size;
 	if (!n)
 		return 0;
-	int32_t *err = mproc_region_ptr(p->r, j->err_off, n * 4);
+	int32_t *err = (int32_t *)job_words(p, j->err_off, n);
 	if (!err)
 		return -EBADMSG;
 	if (out && osz) {
@@ -389,11 +413,12 @@ int mproc_pool_map(struct mproc_pool *p, mproc_task_fn fn, const void *in, size_
 	int rc = map_args(p, &a, fn, in, in_size, n, out_size, chunksize);
 	if (rc || (n && out_size && !out))
 		return rc ? rc : -EINVAL;
-	if ((rc = job_start(p, &a, &ref)))
+	struct job_geom g;
+	if ((rc = job_start(p, &a, &ref, &g)))
 		return rc;
 	rc = mpi_pool_job_wait(p, ref, MPROC_FOREVER);
 	if (!rc)
-		rc = job_collect(p, ref, out);
+		rc = job_collect(p, ref, &g, out);
 	job_release(p, ref);
 	return rc;
 }
@@ -413,7 +438,7 @@ int mproc_pool_map_async(struct mproc_pool *p, mproc_task_fn fn, const void *in,
 	r->out = out;
 	bool cb = opts && (opts->callback || opts->error_callback);
 	a.flags = (cb ? JF_NOTIFY : 0) | (opts && (opts->flags & MPROC_TASK_RETRY) ? JF_RETRY : 0);
-	if ((rc = job_start(p, &a, &r->ref))) {
+	if ((rc = job_start(p, &a, &r->ref, &r->g))) {
 		free(r);
 		return rc;
 	}
@@ -460,7 +485,7 @@ int mpi_pool_async_collect(struct mproc_async *r)
 	struct mproc_pool *p = r->pool;
 	pthread_mutex_lock(&p->mu);
 	if (!r->collected) {
-		r->result = job_collect(p, r->ref, r->out);
+		r->result = job_collect(p, r->ref, &r->g, r->out);
 		__atomic_store_n(&r->collected, true, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -580,14 +605,15 @@ void mpi_pool_run_callbacks(struct mproc_pool *p)
 		if (r->is_job) {
 			rc = mpi_pool_async_collect(r);
 			data = r->out;
-			struct pool_job *j = job_of(p, r->ref);
-			len = j ? j->n * j->out_size : 0;
+			len = r->g.n * r->g.out_size;	/* the caller's array (K1) */
 		} else {
 			struct pool_task *t = mpi_pool_task(p, r->ref);
 			uint64_t w = __atomic_load_n(&t->sw, __ATOMIC_ACQUIRE);
 			rc = sw_state(w) == T_DONE ? 0 : (t->err < 0 ? t->err : -EBADMSG);
 			if (!rc)
 				data = mpi_pool_task_output(p, t, &len);
+			if (!rc && len && !data)
+				rc = -EBADMSG;	/* a long output said inline (K4) */
 		}
 		if (!rc && r->opts.callback)
 			r->opts.callback(r->opts.arg, data, len);
@@ -630,7 +656,7 @@ static int imap_start(struct mproc_pool *p, mproc_task_fn fn, const void *in, si
 		return -ENOMEM;
 	a.flags = JF_PROGRESS;
 	a.order = !ordered;
-	if ((rc = job_start(p, &a, &m->ref))) {
+	if ((rc = job_start(p, &a, &m->ref, &m->g))) {
 		free(m);
 		return rc;
 	}
@@ -667,62 +693,71 @@ static int imap_wait(struct pool_job *j, const uint32_t *word, bool want_nonzero
 	}
 }
 
+/* Copies item i out; counts it returned only once it was read (K8). */
 static int64_t imap_item(struct mproc_imap *m, struct pool_job *j, uint64_t i, void *out, int *err)
 {
 	struct mproc_pool *p = m->pool;
-	int32_t *e = mproc_region_ptr(p->r, j->err_off, j->n * 4);
-	if (!e)
+	const struct job_geom *g = &m->g;
+	int32_t *e = (int32_t *)job_words(p, j->err_off, g->n);
+	if (!e || i >= g->n)
 		return -EBADMSG;
-	if (out && j->out_size) {
-		void *src = mproc_region_ptr(p->r, j->out_off + i * j->out_size, j->out_size);
-		if (!src)
+	if (out && g->out_size) {
+		void *src = mproc_region_ptr(p->r, j->out_off + i * g->out_size, g->out_size);
+		if (!src || j->out_off + i * g->out_size < j->out_off)
 			return -EBADMSG;
-		memcpy(out, src, j->out_size);
+		memcpy(out, src, g->out_size);
 	}
 	if (err)
-		*err = e[i];
+		*err = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
 	m->returned++;
 	return (int64_t)i;
 }
 
+/* Sizes and counts from the iterator's own geometry, never the job's
+ * shared fields (K7: a chunk size of 0 would divide by zero). */
 int64_t mproc_imap_next(struct mproc_imap *m, void *out, int *err, int64_t timeout_ns)
 {
 	if (!m)
 		return -EINVAL;
 	struct mproc_pool *p = m->pool;
-	struct pool_job *j = p ? job_of(p, m->ref) : NULL;
+	struct pool_job *j = p ? job_checked(p, m->ref, &m->g) : NULL;
 	if (!j)
 		return p ? -EBADMSG : -ECANCELED;
 	int64_t deadline = mproc_deadline(timeout_ns);
-	uint64_t n = j->n, cs = j->chunksize, nch = j->nchunks;
+	uint64_t n = m->g.n, cs = m->g.cs, nch = m->g.nchunks;
 	if (m->returned >= n)
 		return -ENODATA;
 	if (m->ordered) {
 		uint64_t i = m->next_item, c = i / cs;
-		uint32_t *cst = mproc_region_ptr(p->r, j->cst_off, nch * 4);
+		uint32_t *cst = job_words(p, j->cst_off, nch);
 		if (!cst || c >= nch)
 			return -EBADMSG;
 		int rc = imap_wait(j, &cst[c], false, deadline);
 		if (rc)
 			return rc;
-		m->next_item++;
-		return imap_item(m, j, i, out, err);
+		int64_t got = imap_item(m, j, i, out, err);
+		if (got >= 0)
+			m->next_item++;
+		return got;
 	}
 	if (m->item >= m->chunk_end) {
-		uint32_t *order = mproc_region_ptr(p->r, j->order_off, nch * 4);
+		uint32_t *order = job_words(p, j->order_off, nch);
 		if (!order || m->next_order >= nch)
 			return -EBADMSG;
 		int rc = imap_wait(j, &order[m->next_order], true, deadline);
 		if (rc)
 			return rc;
 		uint64_t c = __atomic_load_n(&order[m->next_order], __ATOMIC_ACQUIRE) - 1;
-		if (c >= nch)
+		if (c >= nch)	/* then c * cs < n: nch is ours */
 			return -EBADMSG;
 		m->next_order++;
 		m->item = c * cs;
 		m->chunk_end = (c + 1) * cs < n ? (c + 1) * cs : n;
 	}
-	return imap_item(m, j, m->item++, out, err);
+	int64_t got = imap_item(m, j, m->item, out, err);
+	if (got >= 0)
+		m->item++;
+	return got;
 }
 
 void mproc_imap_release(struct mproc_imap *m)

@@ -165,6 +165,14 @@ struct pool_hdr {
 	uint64_t replaced, failed_by_death, retried;
 };
 
+/* A map job's geometry as its submitter made it, kept in the submitter's
+ * process-local handle: the owner sizes every copy into the caller's
+ * buffers by these, never by the job's shared fields, and a job whose
+ * shared fields differ is corrupt (-EBADMSG). */
+struct job_geom {
+	uint64_t n, in_size, out_size, cs, nchunks;
+};
+
 struct mproc_async {
 	struct mproc_pool *pool;
 	struct mproc_async *next;	/* pool's list of handles with callbacks */
@@ -176,12 +184,14 @@ struct mproc_async {
 	bool released;		/* released before its callback: freed after it */
 	int result;		/* once collected */
 	void *out;		/* map_async: the caller's array */
+	struct job_geom g;	/* map_async: the job as submitted */
 	struct mproc_async_opts opts;
 };
 
 struct mproc_imap {
 	struct mproc_pool *pool;
 	uint64_t ref;		/* job */
+	struct job_geom g;	/* the job as submitted */
 	bool ordered;
 	uint64_t next_item;	/* ordered: next index to return */
 	uint64_t next_order;	/* unordered: next position in the order list */

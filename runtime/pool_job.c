@@ -33,6 +33,30 @@ struct job_view {
 	uint32_t *cst, *order;
 };
 
+/* The span of an array of n items of size bytes: false if n * size does
+ * not fit 64 bits (a peer's sizes could otherwise wrap the product and
+ * validate a short array) or a 4-byte-word array is misaligned (atomics
+ * on a split word). */
+static bool job_span(uint64_t n, uint64_t size, uint64_t off, bool words, uint64_t *bytes)
+{
+	if (__builtin_mul_overflow(n, size, bytes))
+		return false;
+	return !words || !(off & 3);
+}
+
+static void *job_part(const struct mproc_pool *p, const struct pool_job *j, uint64_t off,
+		      uint64_t n, uint64_t size, bool words, bool *ok)
+{
+	uint64_t bytes;
+	if (!job_span(n, size, off, words, &bytes)) {
+		*ok = false;
+		return NULL;
+	}
+	void *a = mpi_pool_job_array(p, j, off, bytes);
+	*ok &= a || !off || !bytes;
+	return a;
+}
+
 static bool job_view(const struct mproc_pool *p, const struct pool_job *j, struct job_view *v)
 {
 	v->n = j->n;
@@ -41,15 +65,15 @@ static bool job_view(const struct mproc_pool *p, const struct pool_job *j, struc
 	v->cs = j->chunksize;
 	v->nchunks = j->nchunks;
 	if (!v->n || !v->cs || v->n > (1ull << 40) || v->in_size > (1ull << 30) ||
-	    v->out_size > (1ull << 30) || v->nchunks != (v->n + v->cs - 1) / v->cs)
+	    v->out_size > (1ull << 30) || v->nchunks != v->n / v->cs + (v->n % v->cs != 0))
 		return false;
-	v->in = v->in_size ? mpi_pool_job_array(p, j, j->in_off, v->n * v->in_size) : NULL;
-	v->out = v->out_size ? mpi_pool_job_array(p, j, j->out_off, v->n * v->out_size) : NULL;
-	v->err = mpi_pool_job_array(p, j, j->err_off, v->n * 4);
-	v->cst = mpi_pool_job_array(p, j, j->cst_off, v->nchunks * 4);
-	v->order = j->order_off ? mpi_pool_job_array(p, j, j->order_off, v->nchunks * 4) : NULL;
-	if ((v->in_size && !v->in) || (v->out_size && !v->out) || !v->err || !v->cst ||
-	    (j->order_off && !v->order))
+	bool ok = true;
+	v->in = job_part(p, j, j->in_off, v->n, v->in_size, false, &ok);
+	v->out = job_part(p, j, j->out_off, v->n, v->out_size, false, &ok);
+	v->err = job_part(p, j, j->err_off, v->n, 4, true, &ok);
+	v->cst = job_part(p, j, j->cst_off, v->nchunks, 4, true, &ok);
+	v->order = job_part(p, j, j->order_off, v->nchunks, 4, true, &ok);
+	if (!ok || (v->in_size && !v->in) || (v->out_size && !v->out) || !v->err || !v->cst)
 		return false;
 	return true;
 }

@@ -117,10 +117,12 @@ int mpi_pool_task_fill(struct mproc_pool *p, uint32_t idx, mproc_task_fn fn, con
 		int64_t off = mproc_region_alloc_off(p->r, len);
 		if (off < 0)
 			return (int)off;
-		memcpy(mproc_region_ptr(p->r, (uint64_t)off, len), in, len);
+		/* memmove: a spawning task's input is a span a peer chose, and
+		 * may alias the block just allocated (K5). */
+		memmove(mproc_region_ptr(p->r, (uint64_t)off, len), in, len);
 		t->in_off = (uint64_t)off;
 	} else if (len) {
-		memcpy(t->in_inline, in, len);
+		memmove(t->in_inline, in, len);
 	}
 	t->in_len = (uint32_t)len;
 	t->out_len = 0;
@@ -161,6 +163,34 @@ bool mpi_pool_claim(struct mproc_pool *p, uint64_t ref, uint32_t worker1)
  * with that store), claims the task, and moves head on by CAS whether or
  * not its claim won: a reference that fails its claim is stale.
  */
+/* How long a producer waits on a full ring whose head slot nobody can
+ * take (not published at the head's position): honestly only while the
+ * head's own producer is preempted between reserving and publishing. */
+#define INJ_STALL_NS (1000 * MPROC_NS_PER_MS)
+
+/* Whether a full ring can no longer drain by itself: the gap is more than
+ * every honest producer together can make (a waiting producer holds a
+ * task slot, plus the sweep), or the head slot has stayed untakeable
+ * since *since.  Both only after a peer's write (K3). */
+static bool inj_wedged(const struct mproc_pool *p, uint64_t pos, uint64_t hd, int64_t *since)
+{
+	if (pos - hd > (uint64_t)p->inj_cap + p->ntasks + 1)
+		return true;
+	uint64_t seq = __atomic_load_n(&p->inj[hd & (p->inj_cap - 1)].seq, __ATOMIC_RELAXED);
+	if (seq == hd + 1) {
+		*since = 0;	/* takeable: the workers drain it */
+		return false;
+	}
+	int64_t now = mproc_now_ns();
+	if (!*since)
+		*since = now;
+	return now - *since > INJ_STALL_NS;
+}
+
+/* 0, or -EBADMSG when the ring was found corrupt: rather than wait
+ * forever, the producer re-syncs the head to its own position (the hints
+ * in between are lost; their tasks wait for a sweep or their timeouts) and
+ * publishes there, so the consumers go on from a consistent ring. */
 int mpi_pool_inject(struct mproc_pool *p, uint64_t ref)
 {
 	struct pool_hdr *h = p->h;
@@ -171,6 +201,8 @@ int mpi_pool_inject(struct mproc_pool *p, uint64_t ref)
 	 * re-read only when our copy says full: the workers' line stays theirs
 	 * (a stale copy is only ever lower: head only grows). */
 	uint64_t hd = __atomic_load_n(&p->inj_head_seen, __ATOMIC_RELAXED);
+	int64_t since = 0;
+	int rc = 0;
 	while (pos - hd >= p->inj_cap) {
 		hd = __atomic_load_n(&h->inj_head, __ATOMIC_ACQUIRE);
 		__atomic_store_n(&p->inj_head_seen, hd, __ATOMIC_RELAXED);
@@ -178,11 +210,19 @@ int mpi_pool_inject(struct mproc_pool *p, uint64_t ref)
 			break;
 		if (__atomic_load_n(&h->state, __ATOMIC_RELAXED) == POOL_TERMINATED)
 			break;
+		if (inj_wedged(p, pos, hd, &since)) {
+			/* Relaxed: orders nothing by itself; consumers acquire
+			 * our slot's seq, published (release) below. */
+			__atomic_compare_exchange_n(&h->inj_head, &hd, pos, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+			rc = -EBADMSG;
+			break;
+		}
 		sched_yield();
 	}
 	__atomic_store_n(&s->val, ref, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
-	return 0;
+	return rc;
 }
 
 /* A consumer looks at the slot's seq only, never at the tail: the tail's

@@ -13,6 +13,17 @@
 
 /* ---- running a task ---- */
 
+/* A task's out-of-line input: a live heap block at least len long.  A
+ * span that only lies in the region could alias free heap, which a
+ * subtask's input copy may then be allocated on (K5). */
+static const void *task_input(const struct mproc_pool *p, uint64_t off, uint32_t len)
+{
+	int64_t sz = mproc_region_alloc_size(p->r, off);
+	if (sz < 0 || (uint64_t)sz < len)
+		return NULL;
+	return mproc_region_ptr(p->r, off, len);
+}
+
 static void run_task(struct mproc_pool *p, uint32_t w, uint64_t ref, int depth)
 {
 	struct pool_task *t = mpi_pool_task(p, ref);
@@ -21,7 +32,7 @@ static void run_task(struct mproc_pool *p, uint32_t w, uint64_t ref, int depth)
 	__atomic_store_n(&wk->current, POOL_CUR_TASK | ref, __ATOMIC_RELAXED);
 	mproc_task_fn fn = mpi_pool_unmangle(p, t->fn, t->tag, ref);
 	uint32_t len = t->in_len;
-	const void *in = t->in_off ? mproc_region_ptr(p->r, t->in_off, len)
+	const void *in = t->in_off ? task_input(p, t->in_off, len)
 				   : len <= POOL_IN_INLINE ? t->in_inline : NULL;
 	int rc = -EBADMSG;
 	if (fn && (in || !len)) {
@@ -172,8 +183,12 @@ void *mproc_task_reply(struct mproc_task *t, size_t len)
 			errno = EMSGSIZE;
 			return NULL;
 		}
-		uint8_t *out = mpi_pool_job_array(p, t->job, t->job->out_off, t->job->n * osz);
-		if (!out || t->item >= t->job->n) {
+		uint64_t n = t->job->n, bytes;
+		/* A peer's n and out_size: their product must not wrap (K2). */
+		uint8_t *out = __builtin_mul_overflow(n, osz, &bytes)
+				       ? NULL
+				       : mpi_pool_job_array(p, t->job, t->job->out_off, bytes);
+		if (!out || t->item >= n) {
 			errno = EBADMSG;
 			return NULL;
 		}

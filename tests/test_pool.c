@@ -661,6 +661,65 @@ static void test_hostile_record(void)
 	mproc_pool_destroy(p);
 }
 
+/* A peer rewrites a map job's sizes, chunk size and arrays: the owner
+ * copies by the geometry it submitted and says -EBADMSG (fuzz/README.md
+ * K1, K6, K7, K8). */
+static void test_hostile_job(void)
+{
+	struct mproc_pool *p = make(2, 0);
+	int in[4] = {1, 2, 3, 4};
+	long long out[5] = {0, 0, 0, 0, 0x5a5a};
+	struct mproc_async *r;
+	T_OK(mproc_pool_map_async(p, square, in, sizeof in[0], 4, out, sizeof out[0], 1, NULL, &r));
+	T_OK(mproc_async_wait(r, 10 * MPROC_NS_PER_SEC));
+	struct pool_job *j = &p->jobs[tref_idx(r->ref)];
+	j->n = 5;	/* K1: would copy a fifth item past the caller's array */
+	T_EQ(mproc_async_get(r, NULL, 0, NULL, 0), -EBADMSG);
+	T_EQ(out[4], 0x5a5a);
+	j->n = 4;
+	mproc_async_release(r);
+
+	struct mproc_imap *it;
+	int err;
+	T_OK(mproc_pool_imap(p, square, in, sizeof in[0], 4, sizeof out[0], 1, &it));
+	T_OK(mpi_pool_job_wait(p, it->ref, mproc_deadline(10 * MPROC_NS_PER_SEC)));
+	j = &p->jobs[tref_idx(it->ref)];
+	j->chunksize = 0;	/* K7: a division by zero */
+	T_EQ(mproc_imap_next(it, &out[0], &err, 0), -EBADMSG);
+	j->chunksize = 1;
+	T_EQ(mproc_imap_next(it, &out[0], &err, 0), 0);
+	j->err_off |= 2;	/* K6: misaligned codes */
+	T_EQ(mproc_imap_next(it, &out[0], &err, 0), -EBADMSG);
+	j->err_off &= ~3ull;	/* K8: the failed item is still the next */
+	for (int64_t i = 1; i < 4; i++) {
+		T_EQ(mproc_imap_next(it, &out[0], &err, 0), i);
+		T_EQ(out[0], (i + 1) * (i + 1));
+	}
+	T_EQ(mproc_imap_next(it, &out[0], &err, 0), -ENODATA);
+	mproc_imap_release(it);
+	mproc_pool_destroy(p);
+}
+
+/* A peer moves the injection ring's tail ahead: a submit re-syncs the
+ * ring instead of waiting forever, and the task still runs (K3). */
+static void test_hostile_ring(void)
+{
+	struct mproc_pool *p = make(1, 0);
+	int x = 6;
+	long long y = 0;
+	uint64_t far[] = {p->inj_cap + p->ntasks + 100, p->inj_cap};	/* gap, then a stall */
+	for (size_t k = 0; k < sizeof far / sizeof far[0]; k++) {
+		__atomic_fetch_add(&p->h->inj_tail, far[k], __ATOMIC_SEQ_CST);
+		struct mproc_async *r;
+		T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &r));
+		T_EQ(mproc_async_get(r, &y, sizeof y, NULL, 10 * MPROC_NS_PER_SEC), 0);
+		T_EQ(y, 36);
+		mproc_async_release(r);
+	}
+	T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, sizeof y, NULL), 0);
+	mproc_pool_destroy(p);
+}
+
 static void test_misuse(void)
 {
 	struct mproc_pool *p;
@@ -752,6 +811,8 @@ int main(int argc, char **argv)
 	RUN(test_million);
 	RUN(test_map_kill);
 	RUN(test_hostile_record);
+	RUN(test_hostile_job);
+	RUN(test_hostile_ring);
 	RUN(test_misuse);
 	return 0;
 }
