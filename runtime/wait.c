@@ -52,6 +52,14 @@ void mpi_cpu_pause(void)
 #endif
 }
 
+/* Out of line so that the probe stays at one site: inlined, clang
+ * duplicates it into both outcomes of the wait, and perf probe refuses a
+ * name's second site. */
+static __attribute__((noinline)) void probe_woke(const uint32_t *word, int err)
+{
+	MPI_PROBE2(futex_woke, word, err);
+}
+
 /*
  * One futex wait.  FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC
  * deadline, so a wait cut short by a signal resumes with the same deadline
@@ -72,17 +80,18 @@ int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline
 	MPI_PROBE3(futex_wait, word, expected, deadline);
 	long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
 			  FUTEX_BITSET_MATCH_ANY);
-	MPI_PROBE2(futex_woke, word, rc == 0 ? 0 : -errno);
+	int err = rc == 0 ? 0 : errno;
+	probe_woke(word, -err);
 	if (rc == 0)
 		return 0;
-	switch (errno) {
+	switch (err) {
 	case EAGAIN:	/* value already changed */
 	case EINTR:	/* signal: the caller rechecks and waits again */
 		return 0;
 	case ETIMEDOUT:
 		return -ETIMEDOUT;
 	default:
-		return -errno;
+		return -err;
 	}
 }
 
