@@ -253,6 +253,9 @@ static void produce(struct stream_st *x)
 		case S_PIPE:
 			write_all(x->fds[1], buf, len);
 			break;
+		case S_RING_BURST:
+		case S_FIXED_BURST:
+			bench_fail("stream: bursts go through produce_bursts");
 		}
 	}
 }
@@ -331,6 +334,9 @@ static void consume(struct stream_st *x)
 			read_all(x->fds[0], buf, len);
 			seq = buf[0];
 			break;
+		case S_RING_BURST:
+		case S_FIXED_BURST:
+			bench_fail("stream: bursts go through consume_bursts");
 		}
 		if (seq != i) {
 			errno = EPROTO;
