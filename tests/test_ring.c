@@ -930,8 +930,10 @@ static void test_burst_stream(void)
 	size_t size;
 	long n = t_scale(400000);
 	for (int slow = 0; slow < 3; slow++) {
-		run_burst_stream(new_ring(4096, &size), size, slow ? n / 10 : n, slow);
-		run_burst_stream(new_fixed(4096, 64, &size), size, slow ? n / 10 : n, slow);
+		struct mproc_ring *r = new_ring(4096, &size);	/* sets size first */
+		run_burst_stream(r, size, slow ? n / 10 : n, slow);
+		r = new_fixed(4096, 64, &size);
+		run_burst_stream(r, size, slow ? n / 10 : n, slow);
 	}
 }
 
