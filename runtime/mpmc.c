@@ -640,8 +640,8 @@ static int prod_start(struct mproc_mpmc *h, size_t len, int64_t timeout_ns, uint
 
 int mproc_mpmc_put(struct mproc_mpmc *h, const void *buf, size_t len, int64_t timeout_ns)
 {
-	uint64_t pos;
-	uint32_t span;
+	uint64_t pos = 0;
+	uint32_t span = 0;	/* set by prod_start; gcc -O3 cannot tell */
 	if (!h || (!buf && len))
 		return -EINVAL;
 	int rc = prod_start(h, len, timeout_ns, &pos, &span);
@@ -656,8 +656,8 @@ int mproc_mpmc_put(struct mproc_mpmc *h, const void *buf, size_t len, int64_t ti
 int mproc_mpmc_reserve(struct mproc_mpmc *h, size_t len, struct mproc_mpmc_msg *m,
 		       int64_t timeout_ns)
 {
-	uint64_t pos;
-	uint32_t span;
+	uint64_t pos = 0;
+	uint32_t span = 0;
 	if (!h || !m)
 		return -EINVAL;
 	int rc = prod_start(h, len, timeout_ns, &pos, &span);
