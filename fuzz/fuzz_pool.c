@@ -719,9 +719,11 @@ static void op_bad_hdr(struct in *s)
 }
 
 /* A 32-bit word of one of a job's arrays (chunk states, codes, order). */
+/* A word of a job's array; none at a misaligned offset, which the
+ * runtime refuses (K6) and this writer's own access would be UB. */
 static uint32_t *job_word(struct pool_job *j, uint64_t off, uint64_t idx)
 {
-	return off ? mproc_region_ptr(R, off + idx * 4, 4) : NULL;
+	return off && !(off & 3) ? mproc_region_ptr(R, off + idx * 4, 4) : NULL;
 }
 
 static void op_bad_job(struct in *s)
