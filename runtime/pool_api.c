@@ -76,7 +76,7 @@ static int task_result(struct mproc_pool *p, struct pool_task *t, void *out, siz
 {
 	uint64_t w = __atomic_load_n(&t->sw, __ATOMIC_ACQUIRE);
 	if (sw_state(w) == T_FAILED)
-		return t->err < 0 ? t->err : -EBADMSG;
+		return pool_code(t->err);
 	size_t n;
 	const void *src = mpi_pool_task_output(p, t, &n);
 	if (out_len)
@@ -387,7 +387,7 @@ static int job_collect(struct mproc_pool *p, uint64_t ref, const struct job_geom
 	for (uint64_t i = 0; i < n; i++) {
 		int32_t e = __atomic_load_n(&err[i], __ATOMIC_RELAXED);
 		if (e)
-			return e < 0 ? e : -EBADMSG;
+			return pool_code(e);
 	}
 	return 0;
 }
@@ -609,7 +609,7 @@ void mpi_pool_run_callbacks(struct mproc_pool *p)
 		} else {
 			struct pool_task *t = mpi_pool_task(p, r->ref);
 			uint64_t w = __atomic_load_n(&t->sw, __ATOMIC_ACQUIRE);
-			rc = sw_state(w) == T_DONE ? 0 : (t->err < 0 ? t->err : -EBADMSG);
+			rc = sw_state(w) == T_DONE ? 0 : pool_code(t->err);
 			if (!rc)
 				data = mpi_pool_task_output(p, t, &len);
 			if (!rc && len && !data)
@@ -707,8 +707,10 @@ static int64_t imap_item(struct mproc_imap *m, struct pool_job *j, uint64_t i, v
 			return -EBADMSG;
 		memcpy(out, src, g->out_size);
 	}
-	if (err)
-		*err = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
+	if (err) {
+		int32_t c = __atomic_load_n(&e[i], __ATOMIC_RELAXED);
+		*err = c ? pool_code(c) : 0;
+	}
 	m->returned++;
 	return (int64_t)i;
 }

@@ -241,6 +241,13 @@ struct mproc_pool {
 	uint32_t live_word;	/* futex: bumped by the service thread on each reap */
 };
 
+/* A failure code read from shared memory: a negative errno as the task
+ * returned it, else -EBADMSG (a peer's word could hold any number). */
+static inline int pool_code(int32_t e)
+{
+	return e < 0 && e >= -4095 ? e : -EBADMSG;
+}
+
 /* pool_sched.c: the scheduler's shared structures. */
 uint64_t mpi_pool_mangle(const struct mproc_pool *p, mproc_task_fn fn);
 uint64_t mpi_pool_tag(const struct mproc_pool *p, uint64_t mangled, uint64_t ref);

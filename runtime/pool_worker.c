@@ -271,7 +271,7 @@ int mproc_task_join(struct mproc_task *t, struct mproc_subtask *st, void *out, s
 	uint64_t w = __atomic_load_n(&rec->sw, __ATOMIC_ACQUIRE);
 	size_t n;
 	const void *src = mpi_pool_task_output(p, rec, &n);
-	rc = sw_state(w) == T_DONE ? 0 : rec->err;
+	rc = sw_state(w) == T_DONE ? 0 : pool_code(rec->err);
 	if (!rc && !src && n)
 		rc = -EBADMSG;
 	if (len)

@@ -661,9 +661,9 @@ static void test_hostile_record(void)
 	mproc_pool_destroy(p);
 }
 
-/* A peer rewrites a map job's sizes, chunk size and arrays: the owner
- * copies by the geometry it submitted and says -EBADMSG (fuzz/README.md
- * K1, K6, K7, K8). */
+/* A peer rewrites a map job's sizes, chunk size and arrays, or a task's
+ * code: the owner copies by the geometry it submitted and says -EBADMSG
+ * (fuzz/README.md K1, K6, K7, K8, and the code). */
 static void test_hostile_job(void)
 {
 	struct mproc_pool *p = make(2, 0);
@@ -697,6 +697,14 @@ static void test_hostile_job(void)
 	}
 	T_EQ(mproc_imap_next(it, &out[0], &err, 0), -ENODATA);
 	mproc_imap_release(it);
+
+	/* A failed task's code word: a negative errno, or -EBADMSG. */
+	int seven = 7;
+	T_OK(mproc_pool_apply_async(p, fail_on_7, &seven, sizeof seven, NULL, &r));
+	T_EQ(mproc_async_get(r, NULL, 0, NULL, 10 * MPROC_NS_PER_SEC), -EDOM);
+	mpi_pool_task(p, r->ref)->err = -100000;
+	T_EQ(mproc_async_get(r, NULL, 0, NULL, 0), -EBADMSG);
+	mproc_async_release(r);
 	mproc_pool_destroy(p);
 }
 
