@@ -278,3 +278,21 @@ int64_t crew_proc_vol_ctxsw(pid_t pid)
 		return -1;
 	return n;
 }
+
+uint64_t crew_share(uint64_t n, int m, int k)
+{
+	return n / (uint64_t)m + ((uint64_t)k < n % (uint64_t)m ? 1 : 0);
+}
+
+bool crew_sums_match(uint64_t n, int producers, const uint64_t *sums, int consumers)
+{
+	uint64_t want = 0, got = 0;
+
+	for (int p = 0; p < producers; p++) {
+		uint64_t m = crew_share(n, producers, p);
+		want += m * (m + 1) / 2;
+	}
+	for (int k = 0; k < consumers; k++)
+		got += sums[k];
+	return got == want;
+}

@@ -59,4 +59,10 @@ int64_t crew_proc_runtime_ns(pid_t pid);
 /* Voluntary context switches of pid so far (/proc/<pid>/status), -1. */
 int64_t crew_proc_vol_ctxsw(pid_t pid);
 
+/* Worker k's share of n among m workers (the first n % m get one more). */
+uint64_t crew_share(uint64_t n, int m, int k);
+/* Producers each put 1..their share of n; the consumers' sums must add up
+ * to the total of those runs. */
+bool crew_sums_match(uint64_t n, int producers, const uint64_t *sums, int consumers);
+
 #endif /* MPROC_BENCH_CREW_H */

@@ -59,12 +59,6 @@ struct mpmc_st {
 	_Alignas(BENCH_CACHE_LINE) uint8_t ring[];	/* the mproc ring */
 };
 
-/* Worker k's share of n among m workers. */
-static uint64_t share(uint64_t n, int m, int k)
-{
-	return n / (uint64_t)m + ((uint64_t)k < n % (uint64_t)m ? 1 : 0);
-}
-
 static void m_setup(void *arg, int idx)
 {
 	struct mpmc_st *x = arg;
@@ -149,30 +143,16 @@ static void m_work(void *arg, int idx)
 	bool ck = x->cfg->kind == M_CK;
 
 	if (idx < np) {
-		uint64_t m = share(x->n, np, idx);
+		uint64_t m = crew_share(x->n, np, idx);
 		for (uint64_t i = 1; i <= m; i++)
 			ck ? ck_put(x, i) : mproc_put(x, i);
 		return;
 	}
 	int k = idx - np;
-	uint64_t m = share(x->n, nc, k), sum = 0;
+	uint64_t m = crew_share(x->n, nc, k), sum = 0;
 	for (uint64_t i = 0; i < m; i++)
 		sum += ck ? ck_get(x) : mproc_get(x);
 	x->sums[k] = sum;
-}
-
-/* Producer p puts 1..m_p: the consumers' sums must add up to that. */
-static bool sums_match(const struct mpmc_st *x)
-{
-	uint64_t want = 0, got = 0;
-
-	for (int p = 0; p < x->cfg->producers; p++) {
-		uint64_t m = share(x->n, x->cfg->producers, p);
-		want += m * (m + 1) / 2;
-	}
-	for (int k = 0; k < x->cfg->consumers; k++)
-		got += x->sums[k];
-	return got == want;
 }
 
 static void bm_mpmc(struct bench_state *s)
@@ -200,7 +180,8 @@ static void bm_mpmc(struct bench_state *s)
 			.nprocs = cfg->producers + cfg->consumers, .setup = m_setup, .work = m_work,
 			.arg = x,
 		};
-		if (crew_run(s, &c) == 0 && !sums_match(x))
+		if (crew_run(s, &c) == 0 &&
+		    !crew_sums_match(x->n, x->cfg->producers, x->sums, x->cfg->consumers))
 			bench_error(s, "mpmc: messages lost or duplicated");
 	}
 	mproc_mpmc_free(x->h);

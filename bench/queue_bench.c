@@ -49,12 +49,6 @@ struct queue_st {
 	_Alignas(BENCH_CACHE_LINE) struct ck_ring_buffer slots[Q_SLOTS];
 };
 
-/* Worker k's share of n among m workers. */
-static uint64_t share(uint64_t n, int m, int k)
-{
-	return n / (uint64_t)m + ((uint64_t)k < n % (uint64_t)m ? 1 : 0);
-}
-
 static void q_setup(void *arg, int idx)
 {
 	struct queue_st *x = arg;
@@ -111,25 +105,11 @@ static void q_work(void *arg, int idx)
 	int np = x->cfg->producers, nc = x->cfg->consumers;
 
 	if (idx < np) {
-		put_all(x, share(x->n, np, idx));
+		put_all(x, crew_share(x->n, np, idx));
 	} else {
 		int k = idx - np;
-		x->sums[k] = get_all(x, share(x->n, nc, k));
+		x->sums[k] = get_all(x, crew_share(x->n, nc, k));
 	}
-}
-
-/* Producer p puts 1..m_p: the consumers' sums must add up to that. */
-static bool sums_match(const struct queue_st *x)
-{
-	uint64_t want = 0, got = 0;
-
-	for (int p = 0; p < x->cfg->producers; p++) {
-		uint64_t m = share(x->n, x->cfg->producers, p);
-		want += m * (m + 1) / 2;
-	}
-	for (int k = 0; k < x->cfg->consumers; k++)
-		got += x->sums[k];
-	return got == want;
 }
 
 static void bm_queue(struct bench_state *s)
@@ -152,7 +132,8 @@ static void bm_queue(struct bench_state *s)
 			.nprocs = cfg->producers + cfg->consumers, .setup = q_setup, .work = q_work,
 			.arg = x,
 		};
-		if (crew_run(s, &c) == 0 && !sums_match(x))
+		if (crew_run(s, &c) == 0 &&
+		    !crew_sums_match(x->n, x->cfg->producers, x->sums, x->cfg->consumers))
 			bench_error(s, "queue: items lost or duplicated");
 	}
 	if (x->q)
