@@ -8,8 +8,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A target's own invariant: abort, which libFuzzer and the replay driver
+ * both report as a finding with the input that broke it. */
+#define FUZZ_CHECK(c)                                                                  \
+	do {                                                                           \
+		if (!(c)) {                                                            \
+			fprintf(stderr, "fuzz: invariant failed: %s (%s:%d)\n", #c,    \
+				__FILE__, __LINE__);                                   \
+			abort();                                                       \
+		}                                                                      \
+	} while (0)
 
 /* The fuzzer's bytes, read front to back by every target.  Past the end
  * every read yields 0, so a truncated program still decodes. */

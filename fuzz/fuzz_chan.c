@@ -62,15 +62,6 @@
 #define MAX_MSG_BUF 4096
 #define FIFO_MAX 512
 
-#define FUZZ_CHECK(c)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "fuzz_chan: invariant failed: %s (%s:%d)\n", #c, \
-				__FILE__, __LINE__);                                   \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
-
 /* Layout constants of runtime/ring.c and runtime/queue.c (private there);
  * start-up checks them against a live object. */
 #define REC_HDR 8u

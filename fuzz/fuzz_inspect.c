@@ -47,15 +47,6 @@
 #define MAX_MUTATIONS 24
 #define MAX_OBJS 32
 
-#define FUZZ_CHECK(c)                                                                     \
-	do {                                                                              \
-		if (!(c)) {                                                               \
-			fprintf(stderr, "fuzz_inspect: invariant failed: %s (%s:%d)\n", #c, \
-				__FILE__, __LINE__);                                      \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
-
 /* ---- templates ---- */
 
 struct obj {

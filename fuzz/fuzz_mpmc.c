@@ -57,15 +57,6 @@
 /* An id the registry calls gone: its slot number is out of range. */
 #define DEAD_ID 0x7fffu
 
-#define FUZZ_CHECK(c)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "fuzz_mpmc: invariant failed: %s (%s:%d)\n", #c, \
-				__FILE__, __LINE__);                                   \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
-
 /* Private constants of runtime/mpmc.c; init_once checks them on a live ring. */
 #define MPMC_MAGIC 0x434d504d434f524dull
 #define KIND_DATA 1u

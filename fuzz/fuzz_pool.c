@@ -88,15 +88,6 @@
 #define NH 16		/* handles per input (never reused within one) */
 #define NOPS 24
 
-#define FUZZ_CHECK(c)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "fuzz_pool: invariant failed: %s (%s:%d)\n", #c, \
-				__FILE__, __LINE__);                                   \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
-
 /* In pool.c / pool_api.c, not in pool_int.h: the service thread's steps. */
 bool mpi_pool_reclaim(struct mproc_pool *p);
 void mpi_pool_run_callbacks(struct mproc_pool *p);

@@ -93,15 +93,6 @@
 
 /* A broken invariant is a finding: say which and abort, so libFuzzer (or
  * the replay driver) reports it with the input. */
-#define FUZZ_CHECK(c)                                                                    \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			fprintf(stderr, "fuzz_region: invariant failed: %s (%s:%d)\n", #c, \
-				__FILE__, __LINE__);                                     \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
-
 /* ---- input decoding (struct in, take8, take: fuzz.h) ---- */
 
 static uint64_t heap_end(const struct mproc_region *r)
