@@ -537,18 +537,14 @@ static const char *pool_layout(const void *p, uint64_t size, struct pool_geo *g)
 	    nj != POOL_NJOBS || dc != POOL_DEQUE_CAP || ic < 2 * nt || ic > 4 * POOL_MAX_TASKS ||
 	    (ic & (ic - 1)))
 		return "pool geometry impossible";
-	uint64_t wo = (sizeof(struct pool_hdr) + 63) & ~(uint64_t)63;
-	uint64_t dq = wo + (uint64_t)nw * sizeof(struct pool_worker);
-	uint64_t io = dq + (uint64_t)nw * dc * 8;
-	uint64_t to = (io + (uint64_t)ic * sizeof(struct pool_inj) + 127) & ~(uint64_t)127;
-	uint64_t jo = to + (uint64_t)nt * sizeof(struct pool_task);
-	if (MPI_LOAD(&h->workers_off) != wo || MPI_LOAD(&h->deques_off) != dq ||
-	    MPI_LOAD(&h->inj_off) != io || MPI_LOAD(&h->tasks_off) != to ||
-	    MPI_LOAD(&h->jobs_off) != jo)
+	struct pool_offsets o = pool_offsets(nw, nt, nj, dc, ic);
+	if (MPI_LOAD(&h->workers_off) != o.workers || MPI_LOAD(&h->deques_off) != o.deques ||
+	    MPI_LOAD(&h->inj_off) != o.inj || MPI_LOAD(&h->tasks_off) != o.tasks ||
+	    MPI_LOAD(&h->jobs_off) != o.jobs)
 		return "pool layout offsets wrong";
-	if (jo + (uint64_t)nj * sizeof(struct pool_job) > size)
+	if (o.size > size)
 		return "pool past its block";
-	*g = (struct pool_geo){h, nw, nt, ic, wo, to};
+	*g = (struct pool_geo){h, nw, nt, ic, o.workers, o.tasks};
 	return NULL;
 }
 

@@ -222,14 +222,12 @@ static int layout(struct mproc_pool *p, const struct mproc_pool_opts *o)
 
 static int place(struct mproc_pool *p, const char *name)
 {
-	size_t workers_off = (sizeof(struct pool_hdr) + 63) & ~(size_t)63;
-	size_t deques_off = workers_off + (size_t)p->nworkers * sizeof(struct pool_worker);
-	size_t inj_off = deques_off + (size_t)p->nworkers * p->deque_cap * 8;
-	size_t tasks_off = (inj_off + (size_t)p->inj_cap * sizeof(struct pool_inj) + 127) & ~(size_t)127;
-	size_t jobs_off = tasks_off + (size_t)p->ntasks * sizeof(struct pool_task);
-	size_t size = jobs_off + (size_t)p->njobs * sizeof(struct pool_job);
+	struct pool_offsets o = pool_offsets(p->nworkers, p->ntasks, p->njobs, p->deque_cap,
+					     p->inj_cap);
+	size_t workers_off = o.workers, deques_off = o.deques, inj_off = o.inj;
+	size_t tasks_off = o.tasks, jobs_off = o.jobs;
 	void *mem;
-	int rc = mproc_region_object(p->r, name, MPROC_TYPE_POOL, size, NULL, NULL, &mem);
+	int rc = mproc_region_object(p->r, name, MPROC_TYPE_POOL, o.size, NULL, NULL, &mem);
 	if (rc < 0)
 		return rc;
 	if (rc == 0)

@@ -173,6 +173,25 @@ struct job_geom {
 	uint64_t n, in_size, out_size, cs, nchunks;
 };
 
+/* Where everything sits in the pool's object, from its counts: pool.c
+ * places the pool with it, and the inspector checks a header against it. */
+struct pool_offsets {
+	uint64_t workers, deques, inj, tasks, jobs, size;
+};
+static inline struct pool_offsets pool_offsets(uint64_t nworkers, uint64_t ntasks,
+					       uint64_t njobs, uint64_t deque_cap,
+					       uint64_t inj_cap)
+{
+	struct pool_offsets o;
+	o.workers = (sizeof(struct pool_hdr) + 63) & ~(uint64_t)63;
+	o.deques = o.workers + nworkers * sizeof(struct pool_worker);
+	o.inj = o.deques + nworkers * deque_cap * 8;
+	o.tasks = (o.inj + inj_cap * sizeof(struct pool_inj) + 127) & ~(uint64_t)127;
+	o.jobs = o.tasks + ntasks * sizeof(struct pool_task);
+	o.size = o.jobs + njobs * sizeof(struct pool_job);
+	return o;
+}
+
 struct mproc_async {
 	struct mproc_pool *pool;
 	struct mproc_async *next;	/* pool's list of handles with callbacks */
