@@ -148,8 +148,10 @@ bool mpi_pool_claim(struct mproc_pool *p, uint64_t ref, uint32_t worker1)
 			return false;
 		uint64_t nw = sw_make(sw_gen(w), T_RUNNING, sw_flags(w), worker1);
 		if (__atomic_compare_exchange_n(&t->sw, &w, nw, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			mpi_pool_spin_drop(p);	/* busy now: no longer the spinner */
 			return true;
+		}
 	}
 }
 
@@ -349,13 +351,54 @@ void mpi_pool_idle_token_clear(struct mproc_pool *p)
 	__atomic_store_n(&p->h->waking, 0, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * The spinner role.  At most one idle worker spins looking for work (Go's
+ * scheduler limits its spinning threads the same way); the others park at
+ * once.  A publisher of one unit of work that sees the spinner leaves the
+ * others asleep: the spinner takes the work within a cache-line transfer,
+ * and a caller waiting for its result keeps a CPU of its own, where every
+ * idle worker spinning would have oversubscribed a small machine.  The
+ * role is one word naming its holder (w + 1), so that the sweep takes it
+ * back from a dead worker with one CAS.
+ *
+ * The holder leaves the role by a seq_cst CAS and then looks at the queues
+ * once more (the last look before parking, or, when it claimed work, the
+ * injection ring's next slot in mpi_pool_inj_take): a publisher that still
+ * saw it as the spinner published before its fence and read the role
+ * after it, so that look sees the work (store-buffering, as with sleepers
+ * below).  Work pushed on a deque and missed this way is run at the latest
+ * by its pusher's join.
+ */
+void mpi_pool_spin_drop(struct mproc_pool *p)
+{
+	if (!p->spinner)
+		return;
+	p->spinner = false;
+	uint32_t me = (uint32_t)p->self + 1;
+	__atomic_compare_exchange_n(&p->h->spinner, &me, 0, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_RELAXED);
+	/* The look that follows comes after the CAS (see above). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Whether a worker holds the role.  A peer's word: one that names nobody,
+ * or claims a spinner while every worker sleeps, is not believed (the wake
+ * then happens, so a forged word delays work but never strands it). */
+static bool spinner_looks(const struct mproc_pool *p, uint32_t sleepers)
+{
+	uint32_t s = __atomic_load_n(&p->h->spinner, __ATOMIC_RELAXED);
+	return s != 0 && s <= p->nworkers && sleepers < p->nworkers;
+}
+
 /* Wakes one idle worker (n == 1) or all; returns whether some worker was
- * asleep (the work then waits for a wake-up, not a spinning worker). */
+ * asleep (the work then waits for a wake-up, not a spinning worker).  One
+ * unit of work wakes nobody while a spinner looks. */
 bool mpi_pool_wake(struct mproc_pool *p, int n)
 {
 	struct pool_hdr *h = p->h;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&h->sleepers, __ATOMIC_RELAXED) == 0)
+	uint32_t sleepers = __atomic_load_n(&h->sleepers, __ATOMIC_RELAXED);
+	if (sleepers == 0 || (n == 1 && spinner_looks(p, sleepers)))
 		return false;
 	if (n == 1 && (__atomic_load_n(&h->waking, __ATOMIC_RELAXED) ||
 		       __atomic_exchange_n(&h->waking, 1, __ATOMIC_SEQ_CST)))

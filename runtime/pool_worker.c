@@ -67,6 +67,7 @@ bool mpi_pool_run_one(struct mproc_pool *p, uint32_t w, int depth)
 	struct pool_job *j;
 	uint64_t c;
 	if (mpi_pool_job_take(p, me, &j, &c)) {
+		mpi_pool_spin_drop(p);	/* busy now: no longer the spinner */
 		mpi_pool_job_run(p, j, c, w);
 		return true;
 	}
@@ -102,11 +103,28 @@ static bool deque_empty(const struct mproc_pool *p, uint32_t w)
 	       __atomic_load_n(&wk->top, __ATOMIC_RELAXED);
 }
 
-/* Idle: look again for a while (a task arriving now is taken within a
- * cache-line transfer), then sleep on idle_seq (see mpi_pool_wake). */
-static bool idle(struct mproc_pool *p, uint32_t w)
+/* Takes the spinner role if nobody holds it (see mpi_pool_spin_drop).  A
+ * word naming no worker is a peer's scribble: taken over.  A lone worker
+ * spins without the word: there is nobody else to wake, and not writing
+ * it keeps its line out of each round trip. */
+static bool spin_take(struct mproc_pool *p, uint32_t w)
 {
-	struct pool_hdr *h = p->h;
+	if (p->nworkers == 1)
+		return true;
+	uint32_t s = __atomic_load_n(&p->h->spinner, __ATOMIC_RELAXED);
+	if (s != 0 && s <= p->nworkers)
+		return false;
+	if (!__atomic_compare_exchange_n(&p->h->spinner, &s, w + 1, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
+		return false;
+	p->spinner = true;
+	return true;
+}
+
+/* Looks for work for a while (a task arriving now is taken within a
+ * cache-line transfer); true when it ran one. */
+static bool spin_look(struct mproc_pool *p, uint32_t w)
+{
 	bool over = mproc_cpu_oversubscribed();
 	int64_t until = mproc_now_ns() + (over ? 10 : 50) * MPROC_NS_PER_US;
 	do {
@@ -119,8 +137,29 @@ static bool idle(struct mproc_pool *p, uint32_t w)
 			for (int i = 0; i < 32; i++)
 				mpi_cpu_pause();
 		if (mpi_pool_run_one(p, w, 0))
-			return true;
+			return true;	/* a claim drops the role */
 	} while (mproc_now_ns() < until);
+	return false;
+}
+
+/*
+ * Idle: the spinner looks again for a while, and so does a worker that
+ * was busy until now (it ran two units in a row: work is arriving in a
+ * stream that one spinner may not keep up with, and parking would cost
+ * each burst a wake-up).  Then, and for any other worker at once, sleep
+ * on idle_seq (see mpi_pool_wake).  So one task at a time keeps one
+ * worker awake, and a submitter waiting for it keeps a CPU of its own.
+ */
+static bool idle(struct mproc_pool *p, uint32_t w, bool busy)
+{
+	struct pool_hdr *h = p->h;
+	if (spin_take(p, w)) {
+		if (spin_look(p, w))
+			return true;
+		mpi_pool_spin_drop(p);	/* before the last look below */
+	} else if (busy && spin_look(p, w)) {
+		return true;
+	}
 	__atomic_fetch_add(&h->sleepers, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&p->w[w].parked, 1, __ATOMIC_RELAXED);
 	uint32_t seq = __atomic_load_n(&h->idle_seq, __ATOMIC_SEQ_CST);
@@ -150,12 +189,17 @@ void mpi_pool_worker_main(struct mproc_pool *p, uint32_t w)
 	if (p->opts.initializer)
 		p->opts.initializer(p->opts.initarg);
 	unsigned done = 0, max = p->opts.maxtasksperchild;
+	bool streak = false;	/* the last unit was found without idling */
 	for (;;) {
 		uint32_t st = __atomic_load_n(&p->h->state, __ATOMIC_ACQUIRE);
 		if (st != POOL_RUN && st != POOL_CLOSED)
 			break;
-		if (!mpi_pool_run_one(p, w, 0) && !idle(p, w))
+		bool direct = mpi_pool_run_one(p, w, 0);
+		if (!direct && !idle(p, w, streak)) {
+			streak = false;
 			continue;
+		}
+		streak = direct;	/* found at once, after the last one */
 		/* Python's maxtasksperchild: leave after that many, with
 		 * nothing of ours left on the deque. */
 		if (max && ++done >= max && deque_empty(p, w)) {
@@ -390,8 +434,12 @@ void mpi_pool_sweep(struct mproc_pool *p, uint32_t w, int err)
 	__atomic_store_n(&wk->bottom, __atomic_load_n(&wk->top, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
 	if (__atomic_exchange_n(&wk->parked, 0, __ATOMIC_RELAXED))
 		__atomic_fetch_sub(&p->h->sleepers, 1, __ATOMIC_SEQ_CST);
-	/* It may have died holding a wake: the wake of all below stands in. */
+	/* It may have died holding a wake: the wake of all below stands in;
+	 * or holding the spinner role: free for the others. */
 	mpi_pool_idle_token_clear(p);
+	uint32_t me = w + 1;
+	__atomic_compare_exchange_n(&p->h->spinner, &me, 0, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_RELAXED);
 	__atomic_store_n(&wk->jepoch, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&wk->current, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&wk->pid, 0, __ATOMIC_RELAXED);

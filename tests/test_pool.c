@@ -18,6 +18,7 @@ struct shared {
 	_Atomic int attempts;
 	_Atomic int gate;		/* slow tasks wait for it */
 	_Atomic int callbacks, errbacks, last_err;
+	_Atomic int pair;		/* pair_wait/pair_set rounds */
 	_Atomic long long cb_sum;
 	int init_value;
 };
@@ -80,6 +81,24 @@ static int slow(struct mproc_task *t, const void *in, size_t len)
 		usleep(1000);
 	int x = *(const int *)in;
 	return mproc_task_return(t, &x, sizeof x);
+}
+
+/* pair_wait blocks (up to 10 s) until pair_set of the same round ran:
+ * the two can only both succeed on two workers at once. */
+static int pair_wait(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)t, (void)len;
+	int round = *(const int *)in;
+	for (int k = 0; k < 1000000 && atomic_load(&S->pair) != round; k++)
+		usleep(10);
+	return atomic_load(&S->pair) == round ? 0 : -ETIMEDOUT;
+}
+
+static int pair_set(struct mproc_task *t, const void *in, size_t len)
+{
+	(void)t, (void)len;
+	atomic_store(&S->pair, *(const int *)in);
+	return 0;
 }
 
 static struct mproc_pool *make(unsigned workers, unsigned maxtasks)
@@ -708,6 +727,90 @@ static void test_hostile_job(void)
 	mproc_pool_destroy(p);
 }
 
+static void wait_all_parked(struct mproc_pool *p)
+{
+	for (int k = 0; k < 5000; k++) {
+		if (__atomic_load_n(&p->h->sleepers, __ATOMIC_SEQ_CST) == p->nworkers)
+			return;
+		usleep(1000);
+	}
+	T_FAIL("the workers never all parked");
+}
+
+/*
+ * The spinner role (pool_sched.c): a worker that claims work gives the role
+ * up, so the next task wakes a parked worker instead of waiting behind it;
+ * the sweep takes the role back from a dead worker; a forged role word
+ * delays work at most until a worker is free, never strands it.
+ */
+static void test_spinner(void)
+{
+	struct mproc_pool *p = make(2, 0);
+	memset(S, 0, sizeof *S);
+	int x = 4;
+	long long y;
+	/* 300 rounds: a warm-up apply leaves its worker spinning, then a
+	 * task that needs a second worker at once. */
+	for (int round = 1; round <= 300; round++) {
+		T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, 8, NULL), 0);
+		struct mproc_async *a, *b;
+		T_OK(mproc_pool_apply_async(p, pair_wait, &round, sizeof round, NULL, &a));
+		T_OK(mproc_pool_apply_async(p, pair_set, &round, sizeof round, NULL, &b));
+		T_EQ(mproc_async_get(a, NULL, 0, NULL, 20 * MPROC_NS_PER_SEC), 0);
+		T_EQ(mproc_async_get(b, NULL, 0, NULL, 20 * MPROC_NS_PER_SEC), 0);
+		mproc_async_release(a);
+		mproc_async_release(b);
+	}
+
+	/* Forged words while every worker sleeps: one naming a worker, one
+	 * naming nobody.  The publisher does not believe either. */
+	uint32_t forged[] = {1, 2, 12345};
+	for (size_t k = 0; k < sizeof forged / sizeof forged[0]; k++) {
+		wait_all_parked(p);
+		__atomic_store_n(&p->h->spinner, forged[k], __ATOMIC_SEQ_CST);
+		T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, 8, NULL), 0);
+		T_EQ(y, 16);
+	}
+
+	/* A forged word naming a busy worker: the task waits for a free
+	 * worker (here, the busy one when its gate opens). */
+	atomic_store(&S->gate, 0);
+	atomic_store(&S->started, 0);
+	struct mproc_async *busy, *r;
+	T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, NULL, &busy));
+	runner_of_started();
+	uint32_t w_busy = 0;
+	for (uint32_t w = 0; w < p->nworkers; w++)
+		if (__atomic_load_n(&p->w[w].pid, __ATOMIC_RELAXED) == (uint32_t)atomic_load(&S->runner))
+			w_busy = w;
+	for (int k = 0; k < 5000 && __atomic_load_n(&p->h->sleepers, __ATOMIC_SEQ_CST) != 1; k++)
+		usleep(1000);
+	__atomic_store_n(&p->h->spinner, w_busy + 1, __ATOMIC_SEQ_CST);
+	T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &r));
+	atomic_store(&S->gate, 1);
+	T_EQ(mproc_async_get(r, &y, 8, NULL, 20 * MPROC_NS_PER_SEC), 0);
+	T_EQ(mproc_async_get(busy, &x, sizeof x, NULL, 20 * MPROC_NS_PER_SEC), 0);
+	mproc_async_release(r);
+	mproc_async_release(busy);
+
+	/* A worker dies holding the role: the sweep frees it. */
+	wait_all_parked(p);
+	__atomic_store_n(&p->h->spinner, 1, __ATOMIC_SEQ_CST);
+	kill((pid_t)__atomic_load_n(&p->w[0].pid, __ATOMIC_RELAXED), SIGKILL);
+	struct mproc_pool_stats st = {0};
+	for (int k = 0; k < 5000 && !st.replaced; k++) {
+		T_OK(mproc_pool_stats(p, &st));
+		usleep(1000);
+	}
+	T_EQ(st.replaced, 1);
+	/* Every holder leaves the role before it parks: with all parked,
+	 * a word still naming worker 0 is the dead worker's. */
+	wait_all_parked(p);
+	T_EQ(__atomic_load_n(&p->h->spinner, __ATOMIC_SEQ_CST), 0);
+	T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, 8, NULL), 0);
+	mproc_pool_destroy(p);
+}
+
 /* A peer moves the injection ring's tail ahead: a submit re-syncs the
  * ring instead of waiting forever, and the task still runs (K3). */
 static void test_hostile_ring(void)
@@ -827,6 +930,7 @@ int main(int argc, char **argv)
 	RUN(test_hostile_record);
 	RUN(test_hostile_job);
 	RUN(test_hostile_ring);
+	RUN(test_spinner);
 	RUN(test_misuse);
 	return 0;
 }
