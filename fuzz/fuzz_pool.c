@@ -693,7 +693,7 @@ static void op_bad_worker(struct in *s)
 static void op_bad_hdr(struct in *s)
 {
 	struct pool_hdr *h = O.h;
-	switch (take8(s) % 12) {
+	switch (take8(s) % 13) {
 	case 0: w64(&h->inj_head, hval(s, h->inj_head)); break;
 	case 1: w64(&h->inj_tail, hval(s, h->inj_tail)); break;
 	case 2: w64(&h->active_jobs, hval(s, h->active_jobs)); break;
@@ -705,6 +705,7 @@ static void op_bad_hdr(struct in *s)
 	case 8: w32(&h->waking, take8(s)); break;
 	case 9: w32(&h->ntasks, hval(s, h->ntasks)); break;
 	case 10: w64(&h->deaths, hval(s, h->deaths)); break;
+	case 11: w32(&h->spinner, hval(s, h->spinner)); break;	/* the spinner role */
 	default: w64(&h->magic, hval(s, h->magic)); break;
 	}
 }

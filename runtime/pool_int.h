@@ -157,7 +157,10 @@ struct pool_hdr {
 	uint32_t free_seq;	/* futex of submitters waiting for a task slot */
 	uint32_t free_waiters;
 	uint32_t waking;	/* 1: a wake of one idle worker is under way */
-	uint32_t spinner;	/* w + 1 of the one idle worker spinning; 0: none */
+	/* w + 1 of the one idle worker spinning, 0: none.  A line of its own:
+	 * its holder writes it twice per task it takes, and the line above is
+	 * read by every submitter and every task_free. */
+	uint32_t spinner __attribute__((aligned(64)));
 	uint64_t inj_head __attribute__((aligned(64)));
 	uint64_t inj_tail __attribute__((aligned(64)));
 	uint64_t active_jobs __attribute__((aligned(64)));
@@ -286,7 +289,8 @@ bool mpi_pool_pop(struct mproc_pool *p, uint32_t w, uint64_t *ref);
 bool mpi_pool_steal(struct mproc_pool *p, uint32_t victim, uint32_t worker1, uint64_t *ref);
 bool mpi_pool_wake(struct mproc_pool *p, int n);
 void mpi_pool_wake_more(struct mproc_pool *p);
-void mpi_pool_spin_drop(struct mproc_pool *p);
+bool mpi_pool_spin_drop(struct mproc_pool *p);
+void mpi_pool_spin_drop_look(struct mproc_pool *p);
 void mpi_pool_idle_token_clear(struct mproc_pool *p);
 void mpi_pool_finish(struct mproc_pool *p, struct pool_task *t, uint32_t state, int err);
 int mpi_pool_wait_task(struct mproc_pool *p, uint64_t ref, int64_t deadline,

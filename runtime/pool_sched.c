@@ -148,10 +148,8 @@ bool mpi_pool_claim(struct mproc_pool *p, uint64_t ref, uint32_t worker1)
 			return false;
 		uint64_t nw = sw_make(sw_gen(w), T_RUNNING, sw_flags(w), worker1);
 		if (__atomic_compare_exchange_n(&t->sw, &w, nw, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED)) {
-			mpi_pool_spin_drop(p);	/* busy now: no longer the spinner */
+						__ATOMIC_RELAXED))
 			return true;
-		}
 	}
 }
 
@@ -248,6 +246,9 @@ bool mpi_pool_inj_take(struct mproc_pool *p, uint32_t worker1, uint64_t *ref)
 		__atomic_compare_exchange_n(&h->inj_head, &hd, hd + 1, false, __ATOMIC_RELEASE,
 					    __ATOMIC_RELAXED);
 		if (got) {
+			/* Busy now: leave the spinner role before the look at
+			 * the next slot, which is its look (mpi_pool_spin_drop). */
+			mpi_pool_spin_drop(p);
 			/* More behind it: spread the burst (mpi_pool_wake_more). */
 			const struct pool_inj *nx = &p->inj[(hd + 1) & (p->inj_cap - 1)];
 			if (__atomic_load_n(&nx->seq, __ATOMIC_RELAXED) == hd + 2)
@@ -361,29 +362,57 @@ void mpi_pool_idle_token_clear(struct mproc_pool *p)
  * role is one word naming its holder (w + 1), so that the sweep takes it
  * back from a dead worker with one CAS.
  *
- * The holder leaves the role by a seq_cst CAS and then looks at the queues
- * once more (the last look before parking, or, when it claimed work, the
- * injection ring's next slot in mpi_pool_inj_take): a publisher that still
- * saw it as the spinner published before its fence and read the role
- * after it, so that look sees the work (store-buffering, as with sleepers
- * below).  Work pushed on a deque and missed this way is run at the latest
- * by its pusher's join.
+ * The holder leaves the role by a seq_cst CAS and a fence, and then looks
+ * at the queues once more: the last look before parking; when it claimed
+ * from the injection ring, the look at the ring's next slot there; after a
+ * claim from a deque, mpi_pool_spin_drop_look.  A publisher that still saw
+ * it as the spinner published before its fence and read the role after
+ * it, so that look sees the work (store-buffering, as with sleepers below)
+ * and wakes a worker for it (mpi_pool_wake_more).  Map chunks need no
+ * look: a job's publication wakes every worker.
+ *
+ * A holder that stops running (preempted, stopped by a signal or a
+ * debugger) holds work up: a waiter whose task is still queued when it
+ * is about to sleep wakes a worker regardless (mpi_pool_wait_task).
  */
-void mpi_pool_spin_drop(struct mproc_pool *p)
+bool mpi_pool_spin_drop(struct mproc_pool *p)
 {
 	if (!p->spinner)
-		return;
+		return false;
 	p->spinner = false;
 	uint32_t me = (uint32_t)p->self + 1;
 	__atomic_compare_exchange_n(&p->h->spinner, &me, 0, false, __ATOMIC_SEQ_CST,
 				    __ATOMIC_RELAXED);
 	/* The look that follows comes after the CAS (see above). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return true;
+}
+
+/* Whether the injection ring's head slot or some deque holds work (a hint:
+ * relaxed loads, after the fence of mpi_pool_spin_drop). */
+static bool work_queued(const struct mproc_pool *p)
+{
+	uint64_t hd = __atomic_load_n(&p->h->inj_head, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&p->inj[hd & (p->inj_cap - 1)].seq, __ATOMIC_RELAXED) == hd + 1)
+		return true;
+	for (uint32_t v = 0; v < p->nworkers; v++)
+		if (__atomic_load_n(&p->w[v].bottom, __ATOMIC_RELAXED) !=
+		    __atomic_load_n(&p->w[v].top, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/* After a claim from a deque: leave the role and look (see above). */
+void mpi_pool_spin_drop_look(struct mproc_pool *p)
+{
+	if (mpi_pool_spin_drop(p) && work_queued(p))
+		mpi_pool_wake_more(p);
 }
 
 /* Whether a worker holds the role.  A peer's word: one that names nobody,
  * or claims a spinner while every worker sleeps, is not believed (the wake
- * then happens, so a forged word delays work but never strands it). */
+ * then happens), and a waiter whose task stays queued wakes a worker
+ * anyway, so a forged word delays work but never strands it. */
 static bool spinner_looks(const struct mproc_pool *p, uint32_t sleepers)
 {
 	uint32_t s = __atomic_load_n(&p->h->spinner, __ATOMIC_RELAXED);
@@ -392,13 +421,13 @@ static bool spinner_looks(const struct mproc_pool *p, uint32_t sleepers)
 
 /* Wakes one idle worker (n == 1) or all; returns whether some worker was
  * asleep (the work then waits for a wake-up, not a spinning worker).  One
- * unit of work wakes nobody while a spinner looks. */
-bool mpi_pool_wake(struct mproc_pool *p, int n)
+ * unit of work wakes nobody while a spinner looks, unless `force`. */
+static bool wake(struct mproc_pool *p, int n, bool force)
 {
 	struct pool_hdr *h = p->h;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint32_t sleepers = __atomic_load_n(&h->sleepers, __ATOMIC_RELAXED);
-	if (sleepers == 0 || (n == 1 && spinner_looks(p, sleepers)))
+	if (sleepers == 0 || (n == 1 && !force && spinner_looks(p, sleepers)))
 		return false;
 	if (n == 1 && (__atomic_load_n(&h->waking, __ATOMIC_RELAXED) ||
 		       __atomic_exchange_n(&h->waking, 1, __ATOMIC_SEQ_CST)))
@@ -408,10 +437,18 @@ bool mpi_pool_wake(struct mproc_pool *p, int n)
 	return true;
 }
 
+bool mpi_pool_wake(struct mproc_pool *p, int n)
+{
+	return wake(p, n, false);
+}
+
 /* A worker that took work and saw more queued behind it: wake one more
  * worker, so that a burst taken by one woken worker spreads (the token
- * passes from worker to worker).  Only for parallelism: the publisher's
- * own wake already guaranteed that someone looks, so no fence here. */
+ * passes from worker to worker).  For parallelism, except after the
+ * spinner role was dropped: a publisher that skipped its wake for the
+ * role relies on this one, which is why every caller's look follows the
+ * fence of mpi_pool_spin_drop.  No fence of its own: the publisher's wake
+ * or that fence already ordered the look. */
 void mpi_pool_wake_more(struct mproc_pool *p)
 {
 	struct pool_hdr *h = p->h;
@@ -504,6 +541,12 @@ int mpi_pool_wait_task(struct mproc_pool *p, uint64_t ref, int64_t deadline,
 		if (!(low & TF_WAITERS)) {
 			if (spin && mproc_spin_while_eq((uint32_t *)&t->sw, low, NULL))
 				continue;
+			/* Still queued as we go to sleep: the spinner that its
+			 * publisher counted on may not be running (see
+			 * mpi_pool_spin_drop); a worker being woken already
+			 * makes this no more than a look at the token. */
+			if (st == T_QUEUED)
+				wake(p, 1, true);
 			if (!__atomic_compare_exchange_n(&t->sw, &w, w | TF_WAITERS, false,
 							 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 				continue;

@@ -57,6 +57,7 @@ bool mpi_pool_run_one(struct mproc_pool *p, uint32_t w, int depth)
 	uint64_t ref;
 	while (mpi_pool_pop(p, w, &ref))
 		if (mpi_pool_claim(p, ref, me)) {
+			mpi_pool_spin_drop_look(p);	/* busy now */
 			run_task(p, w, ref, depth);
 			return true;
 		}
@@ -85,6 +86,7 @@ bool mpi_pool_run_one(struct mproc_pool *p, uint32_t w, int depth)
 			continue;
 		while (mpi_pool_steal(p, v, me, &ref))
 			if (mpi_pool_claim(p, ref, me)) {
+				mpi_pool_spin_drop_look(p);	/* busy now */
 				p->w[w].steals++;
 				MPI_PROBE2(pool_steal, w, v);
 				run_task(p, w, ref, depth);
@@ -103,16 +105,29 @@ static bool deque_empty(const struct mproc_pool *p, uint32_t w)
 	       __atomic_load_n(&wk->top, __ATOMIC_RELAXED);
 }
 
-/* Takes the spinner role if nobody holds it (see mpi_pool_spin_drop).  A
- * word naming no worker is a peer's scribble: taken over.  A lone worker
- * spins without the word: there is nobody else to wake, and not writing
- * it keeps its line out of each round trip. */
+/* Whether a role word s (non-zero) is stale: it names no worker, or us
+ * (we hold no role when we look), or a worker that is parked or running a
+ * task, which a holder never is (it leaves the role first).  Such a word
+ * is a peer's scribble, or a race we lose at the CAS anyway. */
+static bool spin_word_stale(const struct mproc_pool *p, uint32_t w, uint32_t s)
+{
+	if (s > p->nworkers || s == w + 1)
+		return true;
+	const struct pool_worker *h = &p->w[s - 1];
+	return __atomic_load_n(&h->parked, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&h->current, __ATOMIC_RELAXED) != 0;
+}
+
+/* Takes the spinner role if nobody holds it (see mpi_pool_spin_drop),
+ * taking over a stale word.  A lone worker spins without the word: there
+ * is nobody else to wake, and not writing it keeps its line out of each
+ * round trip. */
 static bool spin_take(struct mproc_pool *p, uint32_t w)
 {
 	if (p->nworkers == 1)
 		return true;
 	uint32_t s = __atomic_load_n(&p->h->spinner, __ATOMIC_RELAXED);
-	if (s != 0 && s <= p->nworkers)
+	if (s != 0 && !spin_word_stale(p, w, s))
 		return false;
 	if (!__atomic_compare_exchange_n(&p->h->spinner, &s, w + 1, false, __ATOMIC_SEQ_CST,
 					 __ATOMIC_RELAXED))

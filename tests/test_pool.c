@@ -19,6 +19,7 @@ struct shared {
 	_Atomic int gate;		/* slow tasks wait for it */
 	_Atomic int callbacks, errbacks, last_err;
 	_Atomic int pair;		/* pair_wait/pair_set rounds */
+	_Atomic int pair_in;		/* the round pair_wait is waiting in */
 	_Atomic long long cb_sum;
 	int init_value;
 };
@@ -89,6 +90,7 @@ static int pair_wait(struct mproc_task *t, const void *in, size_t len)
 {
 	(void)t, (void)len;
 	int round = *(const int *)in;
+	atomic_store(&S->pair_in, round);
 	for (int k = 0; k < 1000000 && atomic_load(&S->pair) != round; k++)
 		usleep(10);
 	return atomic_load(&S->pair) == round ? 0 : -ETIMEDOUT;
@@ -749,12 +751,17 @@ static void test_spinner(void)
 	memset(S, 0, sizeof *S);
 	int x = 4;
 	long long y;
-	/* 300 rounds: a warm-up apply leaves its worker spinning, then a
-	 * task that needs a second worker at once. */
+	/* 300 rounds: a warm-up apply leaves its worker spinning with the
+	 * role; that worker takes a task that needs a second worker at once,
+	 * and only then is the second task submitted (nobody waits on it
+	 * before the first ends: only a wake at its publication starts it). */
 	for (int round = 1; round <= 300; round++) {
 		T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, 8, NULL), 0);
 		struct mproc_async *a, *b;
 		T_OK(mproc_pool_apply_async(p, pair_wait, &round, sizeof round, NULL, &a));
+		for (int k = 0; k < 20000 && atomic_load(&S->pair_in) != round; k++)
+			usleep(50);
+		T_EQ(atomic_load(&S->pair_in), round);
 		T_OK(mproc_pool_apply_async(p, pair_set, &round, sizeof round, NULL, &b));
 		T_EQ(mproc_async_get(a, NULL, 0, NULL, 20 * MPROC_NS_PER_SEC), 0);
 		T_EQ(mproc_async_get(b, NULL, 0, NULL, 20 * MPROC_NS_PER_SEC), 0);
@@ -765,30 +772,38 @@ static void test_spinner(void)
 	/* Forged words while every worker sleeps: one naming a worker, one
 	 * naming nobody.  The publisher does not believe either. */
 	uint32_t forged[] = {1, 2, 12345};
+	struct mproc_async *r;
 	for (size_t k = 0; k < sizeof forged / sizeof forged[0]; k++) {
 		wait_all_parked(p);
 		__atomic_store_n(&p->h->spinner, forged[k], __ATOMIC_SEQ_CST);
-		T_EQ(mproc_pool_apply(p, square, &x, sizeof x, &y, 8, NULL), 0);
+		T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &r));
+		T_EQ(mproc_async_get(r, &y, 8, NULL, 20 * MPROC_NS_PER_SEC), 0);
 		T_EQ(y, 16);
+		mproc_async_release(r);
 	}
 
-	/* A forged word naming a busy worker: the task waits for a free
-	 * worker (here, the busy one when its gate opens). */
+	/* A forged word naming a busy worker while the other sleeps: the
+	 * submitter skips its wake, but the waiter, finding its task still
+	 * queued when it goes to sleep, wakes the sleeper: the task runs
+	 * while the busy worker is still held at its gate. */
 	atomic_store(&S->gate, 0);
 	atomic_store(&S->started, 0);
-	struct mproc_async *busy, *r;
+	struct mproc_async *busy;
 	T_OK(mproc_pool_apply_async(p, slow, &x, sizeof x, NULL, &busy));
-	runner_of_started();
-	uint32_t w_busy = 0;
+	pid_t runner = runner_of_started();
+	uint32_t w_busy = UINT32_MAX;
 	for (uint32_t w = 0; w < p->nworkers; w++)
-		if (__atomic_load_n(&p->w[w].pid, __ATOMIC_RELAXED) == (uint32_t)atomic_load(&S->runner))
+		if (__atomic_load_n(&p->w[w].pid, __ATOMIC_RELAXED) == (uint32_t)runner)
 			w_busy = w;
+	T_ASSERT(w_busy < p->nworkers);
 	for (int k = 0; k < 5000 && __atomic_load_n(&p->h->sleepers, __ATOMIC_SEQ_CST) != 1; k++)
 		usleep(1000);
+	T_EQ(__atomic_load_n(&p->h->sleepers, __ATOMIC_SEQ_CST), 1);
 	__atomic_store_n(&p->h->spinner, w_busy + 1, __ATOMIC_SEQ_CST);
 	T_OK(mproc_pool_apply_async(p, square, &x, sizeof x, NULL, &r));
-	atomic_store(&S->gate, 1);
 	T_EQ(mproc_async_get(r, &y, 8, NULL, 20 * MPROC_NS_PER_SEC), 0);
+	T_EQ(atomic_load(&S->gate), 0);
+	atomic_store(&S->gate, 1);
 	T_EQ(mproc_async_get(busy, &x, sizeof x, NULL, 20 * MPROC_NS_PER_SEC), 0);
 	mproc_async_release(r);
 	mproc_async_release(busy);
