@@ -169,20 +169,49 @@ if [ "$full" -eq 1 ]; then
 	run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DBUG=6" 4096
 fi
 
-heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of ed93319), x86-TSO"
-# one death at any point, those of findings 4 and 1 included (the knobs
-# add death points to the default ones), against the code that fixed them
+heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of 08b7de4: ed93319's single calls, bursts, chain resync), x86-TSO"
+# single calls: one death at any point, those of findings 4 and 1 included
+# (the knobs add death points to the default ones), against the code that
+# fixed them
 run ring.pml pass "-DMSGS=3 -DSTRANDED=1 -DPUBLISH_DEATH=1" 2048
+# bursts (runs of up to 3 records) mixed with every single call, over a
+# data area of junk; from 5 in 7 units a burst also meets the end of the
+# buffer (pads inside runs and leading them) and waits for room
+run ring.pml pass "-DMSGS=3 -DCAP=7 -DSTART=5 -DBURST=3 -DRBURST=3 -DJUNK=1 -DDEATHS=0" 2048
+# a producer killed anywhere in a burst, a resyncing next one; from 4, a
+# burst makes a run with a pad inside, or two runs, the second led by a
+# pad, and refreshes the head after the first was taken
+run ring.pml pass "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DCDEATHS=0 -DSTART=4 -DPUB=3" 2048
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=1"
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=2"
-run ring.pml fail "-DMSGS=4 -DDEATHS=0 -DBUG=3" 2048
+run ring.pml fail "-DMSGS=3 -DCAP=6 -DDEATHS=0 -DPEEK=0 -DBUG=3"
 run ring.pml fail "-DMSGS=3 -DDEATHS=0 -DBUG=4"
 # findings 4 and 1 as they were before ed93319, and ed93319 without its resync
-run ring.pml fail "-DMSGS=3 -DSTRANDED=1 -DBUG=5" 2048
+run ring.pml fail "-DMSGS=2 -DCAP=6 -DSTRANDED=1 -DPEEK=0 -DBUG=5"
 run ring.pml fail "-DMSGS=3 -DPUBLISH_DEATH=1 -DBUG=6"
 run ring.pml fail "-DMSGS=3 -DPUBLISH_DEATH=1 -DBUG=7"
+# the bursts' seeded bugs; 11 is the resync of ed93319 against bursts
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=8"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=9"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DCDEATHS=0 -DBUG=10"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DCDEATHS=0 -DBUG=11"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=12"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=13"
+run ring.pml fail "-DMSGS=3 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DDEATHS=0 -DBUG=14"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=15"
+# finding against 08b7de4: a burst's head refresh after a run of its own was
+# taken says -EBADMSG (head past the tail the burst started from) and ends
+# the burst early; nothing lost (ring.pml's comment)
+run ring.pml known "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1"
 if [ "$full" -eq 1 ]; then
-	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 4096
+	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 6144
+	# every start, every call, either side killed
+	run ring.pml pass "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DSTART=-1" 4096
+	# runs of 3, the producer killed after any store, or between runs
+	run ring.pml pass "-DMSGS=3 -DBURST=3 -DRBURST=3 -DJUNK=1 -DSINGLES=0 -DPEEK=0 -DCDEATHS=0 -DFINE_DEATHS=1" 4096
+	run ring.pml pass "-DMSGS=3 -DBURST=3 -DRBURST=3 -DJUNK=1 -DSINGLES=0 -DPEEK=0 -DCDEATHS=0 -DPUB=3" 4096
+	# a burst that waits for room, the producer killed anywhere
+	run ring.pml pass "-DMSGS=3 -DCAP=6 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DCDEATHS=0" 4096
 fi
 
 heading "Queue (runtime/queue.c as of 166b267), x86-TSO"
