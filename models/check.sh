@@ -199,10 +199,12 @@ run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DP
 run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=13"
 run ring.pml fail "-DMSGS=3 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DDEATHS=0 -DBUG=14"
 run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DBUG=15"
-# finding against 08b7de4: a burst's head refresh after a run of its own was
-# taken says -EBADMSG (head past the tail the burst started from) and ends
-# the burst early; nothing lost (ring.pml's comment)
-run ring.pml known "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1"
+# the finding against 08b7de4 (a burst's head refresh after a run of its own
+# was taken said -EBADMSG, head being past the tail the burst started from,
+# and ended the burst early; nothing lost): fixed, the check passes, and the
+# old refresh is seeded bug 16 (ring.pml's comment)
+run ring.pml pass "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1"
+run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1 -DBUG=16"
 if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 6144
 	# every start, every call, either side killed

@@ -108,14 +108,14 @@
  * release, which matters only to what a dead producer leaves behind, where
  * nothing reads it.
  *
- * Finding (08b7de4, -DHEAD_PAST_CHECK=1, a "known" run): prod_burst_var
- * refreshes the head with prod_free(p, tail, want), tail being where the
+ * Finding (08b7de4, now -DBUG=16 with -DHEAD_PAST_CHECK=1): prod_burst_var
+ * refreshed the head with prod_free(p, tail, want), tail being where the
  * burst started.  Once a run of the burst is published (RING_BURST_PUBLISH)
  * the consumer may take it, and head is then past that tail: prod_free
- * says -EBADMSG (head > tail), and the burst ends there with the messages
- * so far, although there may be room.  No message is lost or torn, and
- * the count returned is right; the model (without the knob) follows the
- * code and passes.
+ * said -EBADMSG (head > tail), and the burst ended there with the messages
+ * so far, although there might be room.  No message was lost or torn.
+ * Fixed by measuring from the publication under way; the knob's run now
+ * passes.
  *
  * Variants that must FAIL:
  *   -DBUG=1  no membarrier before the later stages' sleeps: the other
@@ -451,30 +451,37 @@ inline resync()
 	d_step { i = 0; x = 0; size = 0; hcache = 0; tail = 0 }
 }
 
-/* prod_free(p, tail, want) as prod_burst_var calls it: with the tail the
- * burst started from, also once runs of its own are published (PUB), so
- * that a consumer which took them is past that tail: head > tail is
- * prod_free's -EBADMSG, which ends the burst (f = EBADMSG here).
- * -DHEAD_PAST_CHECK=1 asserts that it never happens. */
+/* prod_free(p, from, want - (from - tail)) as prod_burst_var calls it:
+ * measured from the publication under way (from), since runs of its own
+ * before it are published (PUB) and a consumer which took them is past
+ * the burst's first tail; f is the room from tail.  A head past `from` is
+ * prod_free's -EBADMSG, which ends the burst (f = EBADMSG here);
+ * -DHEAD_PAST_CHECK=1 asserts that it never happens.  -DBUG=16 measures
+ * from the burst's first tail, as 08b7de4 did (the model's finding). */
 #define EBADMSG 255
+#if BUG == 16
+#define BFROM tail
+#else
+#define BFROM from
+#endif
 inline burst_free(need)
 {
 	if
-	:: tail - hcache > CAP || CAP - (tail - hcache) < need ->
+	:: BFROM - hcache > CAP || CAP - (BFROM - hcache) < need - (BFROM - tail) ->
 		ld(me, HEAD, x);
 		if
-		:: x > tail ->
+		:: x > BFROM ->
 #if HEAD_PAST_CHECK
 			assert(false);
 #endif
 			f = EBADMSG
 		:: else ->
-			assert(tail - x <= CAP);
+			assert(BFROM - x <= CAP);
 			hcache = x;
-			f = CAP - (tail - hcache)
+			f = CAP - (BFROM - hcache) + (BFROM - tail)
 		fi;
 		x = 0
-	:: else -> f = CAP - (tail - hcache)
+	:: else -> f = CAP - (BFROM - hcache) + (BFROM - tail)
 	fi
 }
 

@@ -619,11 +619,17 @@ static int prod_burst_var(struct mproc_rport *p, const struct iovec *msgs, unsig
 		uint64_t contig = cap - (pos & mask), pad = contig < need ? contig : 0;
 		uint64_t want = pos - tail + pad + need + REC_HDR;	/* and the zero word */
 		if (want > room) {
-			int64_t f = fresh ? 0 : prod_free(p, tail, want);
+			/* Measured from the publication under way: runs of
+			 * ours before it are published, and the consumer may
+			 * already be past the burst's first tail (the
+			 * models/ring.pml finding: from there, head > tail
+			 * read as corrupt and ended the burst early). */
+			uint64_t done = from - tail;
+			int64_t f = fresh ? 0 : prod_free(p, from, want - done);
 			fresh = true;
 			if (f < 0)
 				err = (int)f;
-			if (f < 0 || want > (room = (uint64_t)f))
+			if (f < 0 || want > (room = (uint64_t)f + done))
 				break;
 		}
 		if (pad) {
