@@ -112,6 +112,14 @@ static bool slot_ok(uint64_t cap, uint64_t msg_size)
 	return msg_size >= 8 && (msg_size & (msg_size - 1)) == 0 && msg_size <= cap / 4;
 }
 
+/* Whether header word h, at buffer offset off, is a pad that runs exactly
+ * to the end of the buffer: the only pad a producer writes (a record that
+ * would not fit before the end starts at 0 instead). */
+static bool wrap_pad(uint64_t h, uint64_t off, uint64_t cap)
+{
+	return (uint32_t)(h >> 32) == REC_PAD && off + REC_HDR + (uint32_t)h == cap;
+}
+
 /* A record's header, read as the one 64-bit word the producer stores.
  * Acquire: pairs with the release store that published it. */
 static uint64_t rec_load(const struct mproc_rport *p, uint64_t off)
@@ -476,7 +484,7 @@ void mproc__ring_resync(struct mproc_rport *p)
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
 		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_size(len);
 		if ((kind != REC_DATA && kind != REC_PAD) || len > p->capacity ||
-		    off + size > p->capacity || (kind == REC_PAD && off + size != p->capacity) ||
+		    off + size > p->capacity || (kind == REC_PAD && !wrap_pad(h, off, p->capacity)) ||
 		    (int64_t)(tail + size - head) > cap)
 			break;
 		tail += size;
@@ -774,7 +782,7 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 			return -EAGAIN;
 		/* A pad is published after the record it leads to: one
 		 * followed by nothing is corrupt, as are two in a row. */
-		if (kind == REC_PAD && hop == 0 && off + REC_HDR + len == cap) {
+		if (hop == 0 && wrap_pad(h, off, cap)) {
 			head += cap - off;
 			continue;
 		}
@@ -1001,7 +1009,7 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 			/* A pad leads to a record (published with or before
 			 * it); a pad followed by nothing or by a pad, or
 			 * anything else, is corrupt. */
-			if ((uint32_t)(h >> 32) == REC_PAD && pos == done && off + REC_HDR + len == cap) {
+			if (pos == done && wrap_pad(h, off, cap)) {
 				pos += cap - off;
 				continue;
 			}
