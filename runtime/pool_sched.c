@@ -421,11 +421,11 @@ static bool spinner_looks(const struct mproc_pool *p, uint32_t sleepers)
 
 /* Wakes one idle worker (n == 1) or all; returns whether some worker was
  * asleep (the work then waits for a wake-up, not a spinning worker).  One
- * unit of work wakes nobody while a spinner looks, unless `force`. */
-static bool wake(struct mproc_pool *p, int n, bool force)
+ * unit of work wakes nobody while a spinner looks, unless `force`.  The
+ * caller has ordered its publication before the loads below (a fence). */
+static bool wake_fenced(struct mproc_pool *p, int n, bool force)
 {
 	struct pool_hdr *h = p->h;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint32_t sleepers = __atomic_load_n(&h->sleepers, __ATOMIC_RELAXED);
 	if (sleepers == 0 || (n == 1 && !force && spinner_looks(p, sleepers)))
 		return false;
@@ -435,6 +435,12 @@ static bool wake(struct mproc_pool *p, int n, bool force)
 	__atomic_fetch_add(&h->idle_seq, 1, __ATOMIC_SEQ_CST);
 	mproc_futex_wake(&h->idle_seq, n);
 	return true;
+}
+
+static bool wake(struct mproc_pool *p, int n, bool force)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return wake_fenced(p, n, force);
 }
 
 bool mpi_pool_wake(struct mproc_pool *p, int n)
@@ -451,13 +457,7 @@ bool mpi_pool_wake(struct mproc_pool *p, int n)
  * or that fence already ordered the look. */
 void mpi_pool_wake_more(struct mproc_pool *p)
 {
-	struct pool_hdr *h = p->h;
-	if (__atomic_load_n(&h->sleepers, __ATOMIC_RELAXED) == 0 ||
-	    __atomic_load_n(&h->waking, __ATOMIC_RELAXED) ||
-	    __atomic_exchange_n(&h->waking, 1, __ATOMIC_SEQ_CST))
-		return;
-	__atomic_fetch_add(&h->idle_seq, 1, __ATOMIC_SEQ_CST);
-	mproc_futex_wake(&h->idle_seq, 1);
+	wake_fenced(p, 1, true);
 }
 
 /* ---- finishing and waiting for a task ---- */
