@@ -1189,9 +1189,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = {data, size};
 	uint8_t cfg = take8(&in);
 
-	/* bit 7: a fixed-size ring, 8 to 64 bytes (bits 3-4, shared with the
-	 * pipe's capacity) */
-	ring_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg & 3) % 3),
+	/* bits 0-1: 256, 512 or 1024 bytes, or 16 KiB, where messages of
+	 * the largest lengths (pick_len) are BULK records (ring.h); bit 7: a
+	 * fixed-size ring, 8 to 64 bytes (bits 3-4, shared with the pipe's
+	 * capacity) */
+	ring_make((cfg & 3) == 3 ? (uint64_t)16384 : (uint64_t)MPROC_RING_MIN_CAPACITY << (cfg & 3),
 		  cfg & 0x80 ? 8u << (cfg >> 3 & 3) : 0);
 	pipe_make((uint64_t)MPROC_RING_MIN_CAPACITY << ((cfg >> 3 & 3) % 3),
 		  cfg & 4 ? MPROC_PIPE_SIMPLEX : 0);

@@ -50,9 +50,10 @@
 #endif
 
 #define RING_MAGIC 0x474e4952434f524dull	/* "MROCRING" */
-#define RING_LAYOUT 2ull	/* mixed into the check: older layouts fail validation */
+#define RING_LAYOUT 3ull	/* mixed into the check: older layouts fail validation */
 #define REC_HDR MPROC__RING_HDR
 #define REC_DATA MPROC__RING_DATA
+#define REC_BULK MPROC__RING_BULK
 #define REC_PAD 0x44444150u	/* "PADD" */
 #define RING_MAX_CAP ((uint64_t)1 << 40)
 #define RING_MAX_MSG 0x7ffffff8u	/* the header's length is 32 bits */
@@ -483,6 +484,8 @@ void mproc__ring_resync(struct mproc_rport *p)
 		uint64_t off = tail & p->mask, h = rec_load(p, off);
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
 		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_size(len);
+		/* A BULK record is published by tail alone: one past tail
+		 * was never published, and nothing after it was either. */
 		if ((kind != REC_DATA && kind != REC_PAD) || len > p->capacity ||
 		    off + size > p->capacity || (kind == REC_PAD && !wrap_pad(h, off, p->capacity)) ||
 		    (int64_t)(tail + size - head) > cap)
@@ -516,6 +519,20 @@ static bool prod_wait_brief(struct mproc_rport *p, size_t len)
 	return true;
 }
 
+/*
+ * Opens a BULK record of len bytes at `at` (ring.h): its zero word and
+ * header, and the pad from `from` to the end of the buffer when the record
+ * starts over at 0.  The pad's release orders the header before it: a
+ * consumer that hops the pad finds the header, and waits there for tail.
+ */
+static void bulk_open(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len)
+{
+	mproc__ring_bulk_open(p->data, p->mask, at, len);
+	if (from != at)
+		__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
+				 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+}
+
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
 {
 	if (!p || (!buf && len))
@@ -530,10 +547,13 @@ int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, in
 	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
+	bool bulk = !p->slot && len >= MPROC__RING_BULK_MIN;
+	if (bulk)
+		bulk_open(p, from, at, len);
 	if (len)	/* buf may be NULL for an empty message */
 		mproc__ring_copy(p->data + (at & p->mask) + hdr_size(p), buf, len);
-	if (p->slot)
-		mproc__ring_slot_publish(p, p->ring, at + p->slot);
+	if (p->slot || bulk)
+		mproc__ring_slot_publish(p, p->ring, at + (bulk ? rec_size(len) : p->slot));
 	else if (from != at)
 		mproc__ring_publish_padded(p, from, at, len);
 	else
@@ -557,6 +577,8 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
+	if (!p->slot && len >= MPROC__RING_BULK_MIN)
+		bulk_open(p, from, at, len);
 	p->res_from = from;
 	p->res_at = at;
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
@@ -773,6 +795,16 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		*next = head + p->slot;
 		return p->slot;
 	}
+	if (p->by_tail) {
+		/* After a BULK record, by tail first, as the fast path goes
+		 * (mproc__ring_front): the header's line stays the producer's
+		 * while it fills the record. */
+		uint64_t t = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);	/* as there */
+		p->tail_cache = t;
+		if (t - head - 1 >= cap)
+			return -EAGAIN;
+	}
+	int retried = 0;
 	for (int hop = 0; hop < 2; hop++) {
 		uint64_t off = head & (cap - 1);
 		uint64_t h = rec_load(p, off);
@@ -786,8 +818,17 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 			head += cap - off;
 			continue;
 		}
-		if (kind != REC_DATA || len > p->max_msg || off + size > cap)
+		if ((kind != REC_DATA && kind != REC_BULK) || len > p->max_msg || off + size > cap)
 			return -EBADMSG;
+		if (kind == REC_BULK && !mproc__ring_bulk_whole(p, p->ring, p->data + off, head, h)) {
+			/* Not whole yet; or its header changed under us (a
+			 * shortened commit): look once more, from the top. */
+			if (retried++ || rec_load(p, off) == h)
+				return -EAGAIN;
+			hop--;
+			continue;
+		}
+		p->by_tail = kind == REC_BULK;
 		*at = head;
 		*next = head + size;
 		return len;
@@ -803,19 +844,23 @@ static bool cons_ready(struct mproc_rport *p, uint64_t unused)
 }
 
 /*
- * The word a waiting consumer watches and its value now: the low half of
- * tail in a fixed-size ring, the kind half of the header at head in a
- * variable one (it leaves 0 when a record or pad is published there).
+ * The word a waiting consumer watches and its value now: the kind half of
+ * the header at head in a variable ring while it is 0 (it changes when a
+ * record or pad is published there), else the low half of tail: in a
+ * fixed-size ring, and in front of a BULK record that is not whole yet
+ * (perhaps behind a pad), which tail publishes.
  */
 static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen)
 {
-	const uint32_t *w = low32(&p->ring->tail);
-	if (!p->slot) {
+	if (!p->slot && !p->by_tail) {
 		uint64_t head = MPI_LOAD(&p->ring->head);
-		w = (const uint32_t *)(const void *)(p->data + (head & p->mask & ~(uint64_t)7) + 4);
+		const uint32_t *k =
+			(const uint32_t *)(const void *)(p->data + (head & p->mask & ~(uint64_t)7) + 4);
+		if ((*seen = __atomic_load_n(k, __ATOMIC_RELAXED)) == 0)
+			return k;
 	}
-	*seen = __atomic_load_n(w, __ATOMIC_RELAXED);
-	return w;
+	*seen = __atomic_load_n(low32(&p->ring->tail), __ATOMIC_RELAXED);
+	return low32(&p->ring->tail);
 }
 
 static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next,
@@ -904,10 +949,14 @@ static bool cons_wait_brief(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
 	uint32_t seen;
+	uint64_t at, next;
 	const uint32_t *w = cons_word(p, &seen);
-	/* A variable ring's consumer leaves tail alone: reading it would pull
-	 * the producer's line over for nothing. */
-	bool empty = p->slot ? MPI_LOAD(&r->tail) == MPI_LOAD(&r->head) : seen == 0;
+	/* A variable ring's consumer with an empty word at head leaves tail
+	 * alone: reading it would pull the producer's line over for nothing.
+	 * Watching tail, it has something at head: empty if not whole yet. */
+	bool empty = p->slot ? MPI_LOAD(&r->tail) == MPI_LOAD(&r->head)
+		     : w != low32(&r->tail) ? true
+					   : cons_next(p, &at, &next) == -EAGAIN;
 	if (!empty || (closed_flags(p) & MPROC_RING_CLOSED_WRITE))
 		return false;
 	int took = ring_prespin(w, seen);
@@ -1004,7 +1053,12 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 		uint64_t h = __atomic_load_n((const uint64_t *)(const void *)(data + off),
 					     __ATOMIC_ACQUIRE);
 		uint64_t len = (uint32_t)h, size = rec_size(len);
-		if ((uint32_t)(h >> 32) != REC_DATA || len > max || off + size > cap ||
+		uint32_t kind = (uint32_t)(h >> 32);
+		if (kind == REC_BULK && len <= max && off + size <= cap &&
+		    pos + size - head <= cap &&
+		    !mproc__ring_bulk_whole(p, p->ring, data + off, pos, h))
+			break;	/* not whole yet: as empty (cons_next looks again) */
+		if ((kind != REC_DATA && kind != REC_BULK) || len > max || off + size > cap ||
 		    pos + size - head > cap) {
 			/* A pad leads to a record (published with or before
 			 * it); a pad followed by nothing or by a pad, or
@@ -1024,6 +1078,7 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 		mproc__ring_copy(dst, data + off + REC_HDR, len);
 		if (lens)
 			lens[i] = len;
+		p->by_tail = kind == REC_BULK;
 		done = pos += size;
 		i++;
 	}

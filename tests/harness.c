@@ -55,6 +55,16 @@ void *t_shared(size_t size)
 	return p;
 }
 
+struct mproc_ring *t_new_ring(uint64_t cap, size_t *size)
+{
+	int64_t bytes = mproc_ring_bytes(cap);
+	T_ASSERT(bytes > 0);
+	struct mproc_ring *r = t_shared((size_t)bytes);
+	T_OK(mproc_ring_init(r, cap));
+	*size = (size_t)bytes;
+	return r;
+}
+
 const char *t_name(const char *tag)
 {
 	static char buf[96];

@@ -62,6 +62,9 @@ int t_join(pid_t pid);
 long t_scale(long n);
 /* Anonymous shared memory for test bookkeeping (counters, flags). */
 void *t_shared(size_t size);
+/* A variable SPSC ring of cap bytes in anonymous shared memory; *size
+ * gets the bytes it takes (for mproc_ring_port). */
+struct mproc_ring *t_new_ring(uint64_t cap, size_t *size);
 /* A unique shm name for this test process. */
 const char *t_name(const char *tag);
 

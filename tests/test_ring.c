@@ -12,20 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static struct mproc_ring *new_ring(uint64_t cap, size_t *size)
-{
-	int64_t bytes = mproc_ring_bytes(cap);
-	T_ASSERT(bytes > 0);
-	struct mproc_ring *r = t_shared((size_t)bytes);
-	T_OK(mproc_ring_init(r, cap));
-	*size = (size_t)bytes;
-	return r;
-}
-
 static void test_errors(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(1000, &size);
+	struct mproc_ring *r = t_new_ring(1000, &size);
 	struct mproc_rport p;
 	T_EQ(r->capacity, 1024);
 	T_EQ(mproc_ring_port(&p, r, size - 1), -EBADMSG);	/* claims more than we have */
@@ -65,7 +55,7 @@ static void test_errors(void)
 static void test_wrap_and_zero_copy(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(4096, &size);
+	struct mproc_ring *r = t_new_ring(4096, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	unsigned seed = 7;
@@ -102,7 +92,7 @@ static void test_wrap_and_zero_copy(void)
 static void test_one_port_both_roles(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_ring *r = t_new_ring(1024, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	uint8_t buf[100], out[128];
@@ -173,8 +163,8 @@ static int pp_peer(void *arg)
 static void test_pingpong_sleeps(void)
 {
 	struct pp x = {.rounds = t_scale(20000)};
-	x.ring[0] = new_ring(256, &x.size);
-	x.ring[1] = new_ring(256, &x.size);
+	x.ring[0] = t_new_ring(256, &x.size);
+	x.ring[1] = t_new_ring(256, &x.size);
 	pid_t pid = t_fork(pp_peer, &x, 100);
 	struct mproc_rport out, in;
 	T_OK(mproc_ring_port(&out, x.ring[0], x.size));
@@ -475,7 +465,7 @@ static void consume_stream(struct stream *s)
 static void run_stream(long count, uint64_t cap, int slow)
 {
 	struct stream s = {.count = count, .slow = slow};
-	s.ring = new_ring(cap, &s.size);
+	s.ring = t_new_ring(cap, &s.size);
 	pid_t pid = t_fork(producer, &s, 100);
 	consume_stream(&s);
 	T_EQ(t_join(pid), 0);
@@ -504,7 +494,7 @@ static int close_reader_later(void *arg)
 static void test_close(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_ring *r = t_new_ring(1024, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	char buf[64];
@@ -518,7 +508,7 @@ static void test_close(void)
 	T_EQ(mproc_ring_recv(&p, buf, sizeof buf, NULL, MPROC_FOREVER), -EPIPE);
 	T_EQ(mproc_ring_poll(&p, MPROC_FOREVER), 1);
 	/* a writer blocked on a full ring is released by the reader's close */
-	r = new_ring(1024, &size);
+	r = t_new_ring(1024, &size);
 	T_OK(mproc_ring_port(&p, r, size));
 	while (mproc_ring_send(&p, buf, 60, 0) == 0)
 		;
@@ -537,7 +527,7 @@ static int write_later(void *arg)
 static void test_poll_wakes(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_ring *r = t_new_ring(1024, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	T_EQ(mproc_ring_poll(&p, 0), 0);
@@ -565,7 +555,7 @@ static int recv_within_5s(void *arg)
 static void test_stranded_wakeup(void)
 {
 	struct stream s = {0};
-	s.ring = new_ring(1024, &s.size);
+	s.ring = t_new_ring(1024, &s.size);
 	pid_t pid = t_fork(recv_within_5s, &s, 20);
 	usleep(30000);	/* past the first, unfenced 1 ms sleep */
 	/* publish as the producer does, then "die" before telling anyone */
@@ -583,7 +573,7 @@ static void test_stranded_wakeup(void)
 static void test_hostile(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(1024, &size);
+	struct mproc_ring *r = t_new_ring(1024, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	char buf[512];
@@ -862,12 +852,12 @@ static void test_burst_calls(void)
 	size_t size;
 	struct mproc_rport p;
 	for (int fixed = 0; fixed < 2; fixed++) {
-		struct mproc_ring *r = fixed ? new_fixed(1024, 64, &size) : new_ring(1024, &size);
+		struct mproc_ring *r = fixed ? new_fixed(1024, 64, &size) : t_new_ring(1024, &size);
 		T_OK(mproc_ring_port(&p, r, size));
 		burst_errors(&p);
 		T_OK(mproc_ring_port(&p, r, size));
 		burst_full_and_closed(&p);
-		r = fixed ? new_fixed(1024, 32, &size) : new_ring(1024, &size);
+		r = fixed ? new_fixed(1024, 32, &size) : t_new_ring(1024, &size);
 		T_OK(mproc_ring_port(&p, r, size));
 		burst_mixed_local(&p);
 	}
@@ -930,7 +920,7 @@ static void test_burst_stream(void)
 	size_t size;
 	long n = t_scale(400000);
 	for (int slow = 0; slow < 3; slow++) {
-		struct mproc_ring *r = new_ring(4096, &size);	/* sets size first */
+		struct mproc_ring *r = t_new_ring(4096, &size);	/* sets size first */
 		run_burst_stream(r, size, slow ? n / 10 : n, slow);
 		r = new_fixed(4096, 64, &size);
 		run_burst_stream(r, size, slow ? n / 10 : n, slow);
@@ -947,7 +937,7 @@ static void test_burst_kill(void)
 {
 	size_t size;
 	for (int fixed = 0; fixed < 2; fixed++) {
-		struct mproc_ring *r = fixed ? new_fixed(1 << 14, 64, &size) : new_ring(1 << 14, &size);
+		struct mproc_ring *r = fixed ? new_fixed(1 << 14, 64, &size) : t_new_ring(1 << 14, &size);
 		struct mproc_rport p;
 		T_OK(mproc_ring_port(&p, r, size));
 		unsigned seed = 3;
@@ -989,7 +979,7 @@ static void test_burst_kill(void)
 static void test_burst_death_states(void)
 {
 	size_t size;
-	struct mproc_ring *r = new_ring(4096, &size);
+	struct mproc_ring *r = t_new_ring(4096, &size);
 	struct mproc_rport p;
 	T_OK(mproc_ring_port(&p, r, size));
 	unsigned seed = 5;
@@ -1032,10 +1022,10 @@ static void test_burst_death_states(void)
  */
 static uint64_t hostile_word(unsigned *seed, uint64_t cap)
 {
-	static const uint32_t kinds[] = {0, 0x41544144u, 0x44444150u, 7};
+	static const uint32_t kinds[] = {0, 0x41544144u, 0x44444150u, 0x4b4c5542u, 7};
 	uint64_t v = ((uint64_t)rand_r(seed) << 33) ^ ((uint64_t)rand_r(seed) << 2) ^ (uint64_t)rand_r(seed);
 	if (rand_r(seed) % 2)
-		v = ((uint64_t)kinds[rand_r(seed) % 4] << 32) | (v % (cap + 16));
+		v = ((uint64_t)kinds[rand_r(seed) % 5] << 32) | (v % (cap + 16));
 	return v;
 }
 

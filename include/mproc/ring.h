@@ -98,7 +98,7 @@ struct mproc_rport {
 	uint64_t capacity;
 	uint64_t mask;		/* capacity - 1 */
 	uint64_t head_cache;	/* producer: our last view of head (never ahead of it) */
-	uint64_t tail_cache;	/* consumer of a fixed-size ring: our last view of tail */
+	uint64_t tail_cache;	/* consumer: our last view of tail */
 	uint64_t res_from;	/* producer: the tail before the reservation (and its pad) */
 	uint64_t res_at;	/* producer: where the reserved record starts */
 	uint64_t peek_next;	/* consumer: head after the peeked message */
@@ -106,6 +106,7 @@ struct mproc_rport {
 	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
 	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
 	uint32_t peeked;	/* 1 while a peeked message is not released */
+	uint32_t by_tail;	/* consumer: the last record was BULK: wait on tail */
 	int32_t streak;		/* consumer: short brief waits in a row (ring.c) */
 	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
 	int poke_fd;		/* writer: the FIFO opened for writing, -1 until needed */
@@ -236,6 +237,8 @@ int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
 
 #define MPROC__RING_HDR 8u		/* record header: u32 length, u32 kind */
 #define MPROC__RING_DATA 0x41544144u	/* kind of a message record, "DATA" */
+#define MPROC__RING_BULK 0x4b4c5542u	/* a large message published by tail, "BULK" */
+#define MPROC__RING_BULK_MIN 2048u	/* single sends of this many bytes or more are BULK */
 
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
@@ -315,6 +318,17 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
  * producer's index (for the producer, for counting and for fixed-size
  * rings); a producer that dies between the two leaves a published record
  * behind tail, which mproc__ring_resync (a Pipe's next writer) walks over.
+ *
+ * Large single messages (MPROC__RING_BULK_MIN bytes or more, from send or
+ * reserve) are BULK records instead, published by tail alone: the zero
+ * word and the header go in first, then the payload, then the release of
+ * tail, as in a fixed-size ring.  A header stored after the payload is a
+ * store that misses (the consumer read that line a lap ago, or is polling
+ * it), and the string move of the next message waits for it (figures in
+ * docs/design.md), while reading tail once more costs a large message
+ * little.  A consumer that finds a BULK header waits until tail covers the
+ * record (mproc__ring_bulk_whole), and after one goes by tail (by_tail).
+ * Bursts keep DATA records: they release one header per run of messages.
  */
 
 /*
@@ -370,17 +384,67 @@ static inline void mproc__ring_publish(struct mproc_rport *p, struct mproc_ring 
 }
 
 /*
- * Consumer: the length of the message at head, with *recp and *headp set,
- * when a data record's header is there and checks out against our
- * geometry; -1 for the slow path (empty, a pad, corrupt).
+ * Producer of a BULK record of len bytes at tail `at`: the zero word after
+ * it and its header, both before the payload.  Relaxed: the release of
+ * tail after the payload publishes all three, and a consumer that reads
+ * the header earlier only learns to wait for that tail.
  */
-static inline int64_t mproc__ring_front(const struct mproc_rport *p, struct mproc_ring *r,
+static inline void mproc__ring_bulk_open(uint8_t *data, uint64_t mask, uint64_t at, uint64_t len)
+{
+	__atomic_store_n((uint64_t *)(void *)(data + ((at + mproc__ring_rec(len)) & mask)), 0,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)(data + (at & mask)),
+			 ((uint64_t)MPROC__RING_BULK << 32) | len, __ATOMIC_RELAXED);
+}
+
+/*
+ * Consumer: whether the BULK record at index `at` (header *h, at rec, of a
+ * size already checked against the capacity) is whole: tail covers it.
+ * The cached tail is tried first; a fresh one is acquired and the header
+ * read again after it, because a commit shorter than its reservation
+ * rewrites the header before storing tail.  Once tail covers the record,
+ * the header read after that tail is the record's own: nothing writes
+ * there again until the consumer has passed it.  False when not covered,
+ * or when the header changed meanwhile (look again from the top).
+ */
+static inline bool mproc__ring_bulk_whole(struct mproc_rport *p, struct mproc_ring *r,
+					  const uint8_t *rec, uint64_t at, uint64_t h)
+{
+	uint64_t cap = p->capacity, size = mproc__ring_rec((uint32_t)h);
+	/* size <= t - at <= cap, in free-running arithmetic */
+	if (p->tail_cache - at - size <= cap - size)
+		return true;
+	/* Acquire: pairs with the producer's release of tail after the
+	 * payload (and after a shortened commit's new header). */
+	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	p->tail_cache = t;
+	return __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_RELAXED) == h &&
+	       t - at - size <= cap - size;
+}
+
+/*
+ * Consumer: the length of the message at head, with *recp and *headp set,
+ * when a whole record is there and checks out against our geometry; -1
+ * for the slow path (empty, a pad, a BULK record not yet whole, corrupt).
+ */
+static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring *r,
 					const uint8_t **recp, uint64_t *headp)
 {
 	uint64_t cap = p->capacity;
 	uint32_t max = p->max_msg;
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	uint64_t off = head & (cap - 1);
+	if (p->by_tail && p->tail_cache - head - 1 >= cap) {
+		/* After a BULK record, expect another: look at tail, not at
+		 * the line the producer is filling, until tail moves past
+		 * head.  A DATA record published but not yet counted in tail
+		 * waits for that store (or, if its producer died before it,
+		 * for the next producer's resync: its send never returned). */
+		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);	/* as in bulk_whole */
+		p->tail_cache = t;
+		if (t - head - 1 >= cap)
+			return -1;
+	}
 	/* A head that is not a multiple of 8 (corrupt) reads the record at the
 	 * multiple below it, which the checks keep inside the buffer; the slow
 	 * path reports it once the stream runs dry. */
@@ -388,10 +452,13 @@ static inline int64_t mproc__ring_front(const struct mproc_rport *p, struct mpro
 	/* Acquire: pairs with the producer's release of this header: the
 	 * payload is visible. */
 	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_ACQUIRE);
-	uint32_t len = (uint32_t)h;
-	if ((uint32_t)(h >> 32) != MPROC__RING_DATA || len > max ||
+	uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
+	if ((kind != MPROC__RING_DATA && kind != MPROC__RING_BULK) || len > max ||
 	    mproc__ring_rec(len) > cap - off)
 		return -1;
+	if (kind == MPROC__RING_BULK && !mproc__ring_bulk_whole(p, r, rec, head, h))
+		return -1;
+	p->by_tail = kind == MPROC__RING_BULK;
 	*recp = rec;
 	*headp = head;
 	return len;
@@ -423,11 +490,13 @@ static inline bool mproc__ring_slot_room(const struct mproc_rport *p, struct mpr
 	       __atomic_load_n(&r->closed, __ATOMIC_RELAXED) == 0;
 }
 
-/* Fixed-size ring, producer: publishes the message at `at` (no header). */
+/* Producer of a fixed-size ring or of a BULK record: publishes what lies
+ * before `end` by storing tail. */
 static inline void mproc__ring_slot_publish(struct mproc_rport *p, struct mproc_ring *r,
 					    uint64_t end)
 {
-	/* Release: the message is visible to a consumer that sees the tail. */
+	/* Release: the message (and a BULK record's header and zero word) is
+	 * visible to a consumer that sees the tail. */
 	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
 	mproc__ring_tell(p, r);
 }
@@ -464,6 +533,12 @@ static inline int mproc__ring_send_fast(struct mproc_rport *p, const void *buf, 
 	if (!slot) {
 		if (!mproc__ring_room(p, r, len, &at))
 			return MPROC__RING_SLOW;
+		if (len >= MPROC__RING_BULK_MIN) {
+			mproc__ring_bulk_open(data, mask, at, len);
+			mproc__ring_copy(data + (at & mask) + MPROC__RING_HDR, buf, len);
+			mproc__ring_slot_publish(p, r, at + mproc__ring_rec(len));
+			return 0;
+		}
 		/* buf: NULL if len 0 */
 		mproc__ring_copy(data + (at & mask) + MPROC__RING_HDR, buf, len);
 		mproc__ring_publish(p, r, data, mask, at, len);
@@ -507,6 +582,8 @@ static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, vo
 	if (!p->slot) {
 		if (!mproc__ring_room(p, r, len, &at))
 			return MPROC__RING_SLOW;
+		if (len >= MPROC__RING_BULK_MIN)
+			mproc__ring_bulk_open(p->data, p->mask, at, len);
 		*where = p->data + (at & p->mask) + MPROC__RING_HDR;
 	} else {
 		if (len != p->slot || !mproc__ring_slot_room(p, r, &at))
@@ -579,10 +656,17 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 		return -EINVAL;
 	if (len >= p->reserved || (p->slot && len != p->slot))
 		return -EMSGSIZE;
+	size_t want = p->reserved - 1;
 	p->reserved = 0;
-	if (p->slot)
+	if (p->slot) {
 		mproc__ring_slot_publish(p, p->ring, p->res_at + p->slot);
-	else if (p->res_from != p->res_at)
+	} else if (want >= MPROC__RING_BULK_MIN) {
+		/* The reservation opened a BULK record (and wrote its pad):
+		 * a shorter message moves its header and zero word. */
+		if (len != want)
+			mproc__ring_bulk_open(p->data, p->mask, p->res_at, len);
+		mproc__ring_slot_publish(p, p->ring, p->res_at + mproc__ring_rec(len));
+	} else if (p->res_from != p->res_at)
 		mproc__ring_publish_padded(p, p->res_from, p->res_at, len);
 	else
 		mproc__ring_publish(p, p->ring, p->data, p->mask, p->res_at, len);
