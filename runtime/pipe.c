@@ -216,15 +216,33 @@ ssize_t mproc_conn_recv_bytes_into(struct mproc_conn *c, void *buf, size_t cap, 
 	return n;
 }
 
+/*
+ * Under the end's read lock, as a receive: the ring's look at the record at
+ * head must not race with a reader (another thread, or another process)
+ * taking that record meanwhile, after which the producer may be writing
+ * there.  An end held by a reader past the timeout is not readable for us.
+ */
 int mproc_conn_poll(struct mproc_conn *c, int64_t timeout_ns)
 {
 	if (!c)
 		return -EINVAL;
 	if (c->closed || !c->readable)
 		return -EBADF;
-	return mproc_ring_poll(&c->in, timeout_ns);
+	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	struct mproc_lock *l = &c->pipe->read_lock[c->end];
+	int rc = side_lock(l, deadline);
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = mproc_ring_poll(&c->in, remaining(deadline));
+	mproc_lock_release(l);
+	return rc;
 }
 
+/* Without the lock, which a receiver may hold while it sleeps: making the
+ * descriptor only looks at the ring (a spurious first poke is harmless,
+ * the reader receives until -EAGAIN). */
 int mproc_conn_fileno(struct mproc_conn *c)
 {
 	if (!c)

@@ -9,7 +9,11 @@
  * header makes the rest visible (ring.h explains why the zero word makes
  * stale headers impossible).  Fixed-size rings have no headers: the release
  * store of tail publishes, the consumer's acquire load of it receives.
- * Either way the consumer's release store of head hands the space back.
+ * Large single messages are BULK records (ring.h): header and zero word
+ * first, then the payload, then the release store of tail publishes them
+ * as in a fixed-size ring; the consumer takes one once its acquire load of
+ * tail covers it.  Either way the consumer's release store of head hands
+ * the space back.
  * A burst (prod_burst_var) writes several records and publishes them with
  * one release store of the first one's header; the consumer's burst hands
  * their space back with one store of head.
@@ -388,7 +392,8 @@ static bool prod_ready(struct mproc_rport *p, uint64_t need)
  * pad record first if it would not fit before the end.  Sets *from to the
  * tail now and *at to where the record starts (after the pad: *at != *from;
  * full 64-bit indices, never folded into the return value).  The pad is
- * written when the record is published (ring_publish_from).
+ * written when the record is published (mproc__ring_publish_padded), or
+ * for a BULK record when it is opened (bulk_open).
  */
 static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint64_t *from,
 		      uint64_t *at)
@@ -754,16 +759,16 @@ int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsig
 
 /* ---- consumer ---- */
 
-/* Tail into *tail, refreshed when the cache shows nothing past head. */
-static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out)
+/* Tail into *tail, refreshed when the cache *tc shows nothing past head. */
+static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out, uint64_t *tc)
 {
-	uint64_t tail = p->tail_cache;
+	uint64_t tail = *tc;
 	if (tail <= head || tail - head > p->capacity) {
 		/* Acquire: pairs with the producer's release of tail. */
 		tail = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);
 		if (tail < head || tail - head > p->capacity || (tail & (index_align(p) - 1)))
 			return -EBADMSG;
-		p->tail_cache = tail;
+		*tc = tail;
 	}
 	*tail_out = tail;
 	return 0;
@@ -771,18 +776,24 @@ static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out)
 
 /*
  * Looks at the record at head, skipping a pad.  Returns its payload length
- * and sets *at (its start) and *next (head after it), or -EAGAIN when
- * empty, or -EBADMSG.  A fixed-size ring goes by tail; a variable one by
- * the header at head (0: nothing published there yet, see ring.h).
+ * and sets *at (its start), *next (head after it) and *kindp, or -EAGAIN
+ * when empty, or -EBADMSG.  A fixed-size ring goes by tail; a variable one
+ * by the header at head (0: nothing published there yet, see ring.h), and
+ * a BULK record there by tail as well.  *tc is the tail cache to use.
+ * Unlike the fast path, this never goes by tail alone after a BULK record
+ * (by_tail): records a dead producer published by their headers, a burst's
+ * runs among them, are found here as before, so the waits, the re-check
+ * after a close and poll see them.
  */
-static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
+static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, uint64_t *tc,
+			 uint32_t *kindp)
 {
 	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity;
 	if (head & (index_align(p) - 1))
 		return -EBADMSG;
 	if (p->slot) {
 		uint64_t tail;
-		int rc = cons_tail(p, head, &tail);
+		int rc = cons_tail(p, head, &tail, tc);
 		if (rc < 0)
 			return rc;
 		if (tail == head)
@@ -795,15 +806,6 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		*next = head + p->slot;
 		return p->slot;
 	}
-	if (p->by_tail) {
-		/* After a BULK record, by tail first, as the fast path goes
-		 * (mproc__ring_front): the header's line stays the producer's
-		 * while it fills the record. */
-		uint64_t t = __atomic_load_n(&p->ring->tail, __ATOMIC_ACQUIRE);	/* as there */
-		p->tail_cache = t;
-		if (t - head - 1 >= cap)
-			return -EAGAIN;
-	}
 	int retried = 0;
 	for (int hop = 0; hop < 2; hop++) {
 		uint64_t off = head & (cap - 1);
@@ -812,7 +814,8 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		uint64_t size = rec_size(len);
 		if (kind == 0 && hop == 0)
 			return -EAGAIN;
-		/* A pad is published after the record it leads to: one
+		/* A pad is published after the header of the record it
+		 * leads to (a BULK record's before its payload): one
 		 * followed by nothing is corrupt, as are two in a row. */
 		if (hop == 0 && wrap_pad(h, off, cap)) {
 			head += cap - off;
@@ -820,7 +823,8 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 		}
 		if ((kind != REC_DATA && kind != REC_BULK) || len > p->max_msg || off + size > cap)
 			return -EBADMSG;
-		if (kind == REC_BULK && !mproc__ring_bulk_whole(p, p->ring, p->data + off, head, h)) {
+		if (kind == REC_BULK &&
+		    !mproc__ring_bulk_whole(tc, cap, p->ring, p->data + off, head, h)) {
 			/* Not whole yet; or its header changed under us (a
 			 * shortened commit): look once more, from the top. */
 			if (retried++ || rec_load(p, off) == h)
@@ -828,7 +832,7 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 			hop--;
 			continue;
 		}
-		p->by_tail = kind == REC_BULK;
+		*kindp = kind;
 		*at = head;
 		*next = head + size;
 		return len;
@@ -836,23 +840,44 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next)
 	return -EBADMSG;
 }
 
+/*
+ * cons_look for a consumer (take: it holds the port, and remembers tail and
+ * whether the record is BULK), or for a look that must not write the port:
+ * poll and the readiness checks, which a Pipe makes without its read lock
+ * while another thread of the process may receive on the same port.
+ */
+static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next, bool take)
+{
+	uint64_t tc = take ? p->tail_cache : 0;	/* 0: read tail afresh */
+	uint32_t kind = 0;
+	ssize_t n = cons_look(p, at, next, &tc, &kind);
+	if (take) {
+		p->tail_cache = tc;
+		if (n >= 0)
+			p->by_tail = kind == REC_BULK;
+	}
+	return n;
+}
+
 static bool cons_ready(struct mproc_rport *p, uint64_t unused)
 {
 	uint64_t at, next;
 	(void)unused;
-	return (closed_flags(p) & MPROC_RING_CLOSED_WRITE) || cons_next(p, &at, &next) != -EAGAIN;
+	return (closed_flags(p) & MPROC_RING_CLOSED_WRITE) ||
+	       cons_next(p, &at, &next, false) != -EAGAIN;
 }
 
 /*
  * The word a waiting consumer watches and its value now: the kind half of
  * the header at head in a variable ring while it is 0 (it changes when a
  * record or pad is published there), else the low half of tail: in a
- * fixed-size ring, and in front of a BULK record that is not whole yet
- * (perhaps behind a pad), which tail publishes.
+ * fixed-size ring, in front of a BULK record that is not whole yet
+ * (perhaps behind a pad), which tail publishes, and for a consumer (take)
+ * whose last record was BULK.
  */
-static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen)
+static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen, bool take)
 {
-	if (!p->slot && !p->by_tail) {
+	if (!p->slot && !(take && p->by_tail)) {
 		uint64_t head = MPI_LOAD(&p->ring->head);
 		const uint32_t *k =
 			(const uint32_t *)(const void *)(p->data + (head & p->mask & ~(uint64_t)7) + 4);
@@ -863,14 +888,15 @@ static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen)
 	return low32(&p->ring->tail);
 }
 
+/* Waits for a record (cons_next; take as there). */
 static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next,
-			      int64_t timeout_ns)
+			      int64_t timeout_ns, bool take)
 {
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool spun = false;
 	bool rearmed = false;
 	for (int stage = 0;;) {
-		ssize_t n = cons_next(p, at, next);
+		ssize_t n = cons_next(p, at, next, take);
 		if (n != -EAGAIN)
 			return n;
 		if (p->watch_fd >= 0 && !rearmed) {
@@ -881,7 +907,7 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 		}
 		if (closed_flags(p) & MPROC_RING_CLOSED_WRITE) {
 			/* Re-check: a record published before the close counts. */
-			n = cons_next(p, at, next);
+			n = cons_next(p, at, next, take);
 			return n == -EAGAIN ? -EPIPE : n;
 		}
 		if (deadline == 0)
@@ -890,7 +916,7 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 			return -ETIMEDOUT;
 		if (!spun) {
 			uint32_t seen;
-			const uint32_t *w = cons_word(p, &seen);
+			const uint32_t *w = cons_word(p, &seen, take);
 			spun = true;
 			MPI_COUNT(&p->ring->stat[0].contended);
 			MPI_PROBE1(ring_wait_empty, p->ring);
@@ -950,13 +976,17 @@ static bool cons_wait_brief(struct mproc_rport *p)
 	struct mproc_ring *r = p->ring;
 	uint32_t seen;
 	uint64_t at, next;
-	const uint32_t *w = cons_word(p, &seen);
+	const uint32_t *w = cons_word(p, &seen, true);
+	uint64_t head = MPI_LOAD(&r->head);
 	/* A variable ring's consumer with an empty word at head leaves tail
 	 * alone: reading it would pull the producer's line over for nothing.
-	 * Watching tail, it has something at head: empty if not whole yet. */
-	bool empty = p->slot ? MPI_LOAD(&r->tail) == MPI_LOAD(&r->head)
+	 * After a BULK record it goes by tail (nothing past head: empty), not
+	 * touching the line the producer fills; else, watching tail, it has
+	 * something at head: empty if that is not whole yet. */
+	bool empty = p->slot ? MPI_LOAD(&r->tail) == head
 		     : w != low32(&r->tail) ? true
-					   : cons_next(p, &at, &next) == -EAGAIN;
+		     : p->by_tail ? MPI_LOAD(&r->tail) - head - 1 >= p->capacity
+				  : cons_next(p, &at, &next, true) == -EAGAIN;
 	if (!empty || (closed_flags(p) & MPROC_RING_CLOSED_WRITE))
 		return false;
 	int took = ring_prespin(w, seen);
@@ -980,7 +1010,7 @@ ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size
 		if (n != MPROC__RING_SLOW)
 			return n;
 	}
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, true);
 	if (n < 0)
 		return n;
 	if ((size_t)n > cap) {
@@ -1004,7 +1034,7 @@ ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t
 		if (n != MPROC__RING_SLOW)
 			return n;
 	}
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, true);
 	if (n < 0)
 		return n;
 	*where = p->data + (at & p->mask) + hdr_size(p);
@@ -1031,7 +1061,8 @@ static int burst_buf_check(const struct iovec *b, uint64_t len, unsigned i, size
 
 /*
  * Variable ring: copies out the records from head on, by their headers
- * (acquire, each: every publication starts with a released header),
+ * (acquire, each: every DATA publication starts with a released header;
+ * a BULK record is taken once tail covers it),
  * hopping a pad, until n, an empty word, a message too large for its
  * buffer or anything corrupt; then hands their space back with one store
  * of head.  Returns the count, 0 when empty, or the first message's error.
@@ -1056,7 +1087,7 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 		uint32_t kind = (uint32_t)(h >> 32);
 		if (kind == REC_BULK && len <= max && off + size <= cap &&
 		    pos + size - head <= cap &&
-		    !mproc__ring_bulk_whole(p, p->ring, data + off, pos, h))
+		    !mproc__ring_bulk_whole(&p->tail_cache, cap, p->ring, data + off, pos, h))
 			break;	/* not whole yet: as empty (cons_next looks again) */
 		if ((kind != REC_DATA && kind != REC_BULK) || len > max || off + size > cap ||
 		    pos + size - head > cap) {
@@ -1144,7 +1175,7 @@ int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsig
 	 * a close), then take what is there.  cons_next found a message by
 	 * the same rule as the burst, so only a hostile peer gets here with
 	 * nothing. */
-	ssize_t m = cons_wait_next(p, &at, &next, timeout_ns);
+	ssize_t m = cons_wait_next(p, &at, &next, timeout_ns, true);
 	if (m < 0)
 		return (int)m;
 	k = cons_burst(p, bufs, n, lens);
@@ -1210,7 +1241,8 @@ int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns)
 	uint64_t at, next;
 	if (!p)
 		return -EINVAL;
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns);
+	/* Looks only: a Pipe polls without its read lock (cons_next). */
+	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, false);
 	if (n >= 0 || n == -EPIPE)
 		return 1;
 	if (n == -EAGAIN || n == -ETIMEDOUT)

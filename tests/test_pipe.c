@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -319,6 +320,65 @@ static void test_fileno_poll(void)
 	T_OK(mproc_conn_close(&L));
 }
 
+/*
+ * One process, three threads on a simplex Pipe: one sends BULK and small
+ * messages, one receives them, one polls the receiving end meanwhile.  A
+ * Pipe polls without its read lock, so the ring's poll must only look
+ * (ThreadSanitizer, in CI, checks that nothing it reads is written by the
+ * receiving thread); every message still arrives in order.
+ */
+struct poll_race {
+	struct mproc_conn rx, tx;
+	int done;
+	long n;
+};
+
+static void *race_sender(void *arg)
+{
+	struct poll_race *pr = arg;
+	static uint8_t b[3000];
+	for (long i = 0; i < pr->n; i++) {
+		memcpy(b, &i, sizeof i);
+		size_t len = i % 3 ? sizeof b : sizeof i;
+		if (mproc_conn_send(&pr->tx, b, len, MPROC_FOREVER) != 0)
+			T_FAIL("send %ld", i);
+	}
+	T_OK(mproc_conn_close(&pr->tx));
+	return NULL;
+}
+
+static void *race_poller(void *arg)
+{
+	struct poll_race *pr = arg;
+	while (!__atomic_load_n(&pr->done, __ATOMIC_ACQUIRE))
+		T_ASSERT(mproc_conn_poll(&pr->rx, MPROC_NS_PER_MS) >= 0);
+	return NULL;
+}
+
+static void test_poll_while_receiving(void)
+{
+	static struct poll_race pr;
+	pr.n = t_scale(20000);
+	new_pipe(1 << 15, MPROC_PIPE_SIMPLEX, &pr.rx, &pr.tx);
+	pthread_t s, q;
+	T_ASSERT(pthread_create(&s, NULL, race_sender, &pr) == 0);
+	T_ASSERT(pthread_create(&q, NULL, race_poller, &pr) == 0);
+	static uint8_t b[4096];
+	long got = 0;
+	ssize_t n;
+	while ((n = mproc_conn_recv(&pr.rx, b, sizeof b, NULL, MPROC_FOREVER)) >= 0) {
+		long seq;
+		memcpy(&seq, b, sizeof seq);
+		T_EQ(seq, got);
+		T_EQ(n, got % 3 ? 3000 : (ssize_t)sizeof seq);
+		got++;
+	}
+	T_EQ(n, -EPIPE);
+	T_EQ(got, pr.n);
+	__atomic_store_n(&pr.done, 1, __ATOMIC_RELEASE);
+	T_ASSERT(pthread_join(s, NULL) == 0 && pthread_join(q, NULL) == 0);
+}
+
 static void test_named(void)
 {
 	struct mproc_region *r;
@@ -344,6 +404,7 @@ int main(void)
 	T_RUN(test_writer_killed_mid_publish);
 	T_RUN(test_duplex_and_poll);
 	T_RUN(test_fileno_poll);
+	T_RUN(test_poll_while_receiving);
 	T_RUN(test_producer_consumers_eof);
 	return 0;
 }

@@ -73,7 +73,9 @@ ssize_t mproc_conn_recv(struct mproc_conn *c, void *buf, size_t cap, size_t *nee
 /* recv_bytes_into(buffer, offset): the message lands at buf + offset. */
 ssize_t mproc_conn_recv_bytes_into(struct mproc_conn *c, void *buf, size_t cap, size_t offset,
 				   size_t *need, int64_t timeout_ns);
-/* 1 if a recv would not block (data, or end of stream), 0 on timeout. */
+/* 1 if a recv would not block (data, or end of stream), 0 on timeout.  It
+ * looks under the end's read lock, as recv does: while another reader holds
+ * the end past the timeout, 0. */
 int mproc_conn_poll(struct mproc_conn *c, int64_t timeout_ns);
 /* A descriptor for poll/epoll, readable while a recv would not block
  * (see mproc_ring_fd); -EBADF on a send-only or closed end. */

@@ -398,26 +398,28 @@ static inline void mproc__ring_bulk_open(uint8_t *data, uint64_t mask, uint64_t 
 }
 
 /*
- * Consumer: whether the BULK record at index `at` (header *h, at rec, of a
- * size already checked against the capacity) is whole: tail covers it.
- * The cached tail is tried first; a fresh one is acquired and the header
+ * Consumer: whether the BULK record at index `at` (header h, at rec, of a
+ * size already checked against the capacity cap) is whole: tail covers
+ * it.  The cached tail (*tail_cache) is tried first; a fresh one is
+ * acquired, cached, and the header
  * read again after it, because a commit shorter than its reservation
  * rewrites the header before storing tail.  Once tail covers the record,
  * the header read after that tail is the record's own: nothing writes
  * there again until the consumer has passed it.  False when not covered,
  * or when the header changed meanwhile (look again from the top).
  */
-static inline bool mproc__ring_bulk_whole(struct mproc_rport *p, struct mproc_ring *r,
-					  const uint8_t *rec, uint64_t at, uint64_t h)
+static inline bool mproc__ring_bulk_whole(uint64_t *tail_cache, uint64_t cap,
+					  struct mproc_ring *r, const uint8_t *rec, uint64_t at,
+					  uint64_t h)
 {
-	uint64_t cap = p->capacity, size = mproc__ring_rec((uint32_t)h);
+	uint64_t size = mproc__ring_rec((uint32_t)h);
 	/* size <= t - at <= cap, in free-running arithmetic */
-	if (p->tail_cache - at - size <= cap - size)
+	if (*tail_cache - at - size <= cap - size)
 		return true;
 	/* Acquire: pairs with the producer's release of tail after the
 	 * payload (and after a shortened commit's new header). */
 	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-	p->tail_cache = t;
+	*tail_cache = t;
 	return __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_RELAXED) == h &&
 	       t - at - size <= cap - size;
 }
@@ -456,7 +458,8 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring
 	if ((kind != MPROC__RING_DATA && kind != MPROC__RING_BULK) || len > max ||
 	    mproc__ring_rec(len) > cap - off)
 		return -1;
-	if (kind == MPROC__RING_BULK && !mproc__ring_bulk_whole(p, r, rec, head, h))
+	if (kind == MPROC__RING_BULK &&
+	    !mproc__ring_bulk_whole(&p->tail_cache, cap, r, rec, head, h))
 		return -1;
 	p->by_tail = kind == MPROC__RING_BULK;
 	*recp = rec;
