@@ -169,7 +169,7 @@ if [ "$full" -eq 1 ]; then
 	run lock.pml fail "-DNCPU=3 -DITERS=1 -DDEATHS=1 -DBUG=6" 4096
 fi
 
-heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of 08b7de4: ed93319's single calls, bursts, chain resync), x86-TSO"
+heading "SPSC ring (runtime/ring.c, include/mproc/ring.h as of 29a9244: ed93319's single calls, bursts, chain resync, BULK records), x86-TSO"
 # single calls: one death at any point, those of findings 4 and 1 included
 # (the knobs add death points to the default ones), against the code that
 # fixed them
@@ -205,6 +205,31 @@ run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DP
 # old refresh is seeded bug 16 (ring.pml's comment)
 run ring.pml pass "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1"
 run ring.pml fail "-DMSGS=2 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DSTART=4 -DPUB=3 -DDEATHS=0 -DHEAD_PAST_CHECK=1 -DBUG=16"
+# BULK records (5e3815f, 29a9244), published by tail: single sends and
+# reservations mixed with DATA ones (shorter commits included), one death
+# anywhere (after every store of a BULK publication, between a DATA header
+# and tail, between publish and wake-up), the dead producer's successor
+# resyncing or only closing the end, the consumer's by_tail
+run ring.pml pass "-DMSGS=2 -DBULK=1 -DSTRANDED=1 -DPUBLISH_DEATH=1 -DCLOSE_DEAD=1" 2048
+# from 5 in 7 units over junk: pads before BULK records (and the resync
+# over a pad to a BULK header never published)
+run ring.pml pass "-DMSGS=2 -DBULK=2 -DSTART=5 -DCAP=7 -DJUNK=1 -DCDEATHS=0 -DPEEK=0" 2048
+# receive bursts meeting BULK records, either side killed
+run ring.pml pass "-DMSGS=2 -DBULK=1 -DRBURST=2 -DPEEK=0" 2048
+# the BULK bugs: no tail check, no second read of the header, a resync
+# over a BULK header, the header after tail, a receive burst without the
+# tail check, the pad before the header
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DDEATHS=0 -DBUG=17"
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DDEATHS=0 -DBUG=18"
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DBUG=19"
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DBUG=20"
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DRBURST=2 -DDEATHS=0 -DBUG=21"
+run ring.pml fail "-DMSGS=2 -DBULK=2 -DSTART=5 -DCAP=7 -DDEATHS=0 -DBUG=22"
+# the finding against 5e3815f (ring.pml's comment), fixed by 29a9244: after
+# a BULK record cons_next went by tail, so a DATA record whose producer died
+# between its header and tail was lost at EOF when the end was then closed
+# with no resync; the first BULK run above checks the fix
+run ring.pml fail "-DMSGS=2 -DBULK=1 -DPUBLISH_DEATH=1 -DCLOSE_DEAD=1 -DCDEATHS=0 -DPEEK=0 -DBUG=23"
 if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=4 -DDEATHS=1" 6144
 	# every start, every call, either side killed
@@ -214,6 +239,13 @@ if [ "$full" -eq 1 ]; then
 	run ring.pml pass "-DMSGS=3 -DBURST=3 -DRBURST=3 -DJUNK=1 -DSINGLES=0 -DPEEK=0 -DCDEATHS=0 -DPUB=3" 4096
 	# a burst that waits for room, the producer killed anywhere
 	run ring.pml pass "-DMSGS=3 -DCAP=6 -DBURST=2 -DRBURST=2 -DJUNK=1 -DPEEK=0 -DCDEATHS=0" 4096
+	# BULK: three messages (a lap: an older lap's headers ahead), the
+	# producer killed anywhere
+	run ring.pml pass "-DMSGS=3 -DBULK=2 -DCDEATHS=0 -DPEEK=0" 4096
+	# BULK and DATA mixed with pads and receive bursts
+	run ring.pml pass "-DMSGS=2 -DBULK=1 -DSTART=5 -DCAP=7 -DRBURST=2 -DCDEATHS=0 -DPEEK=0" 4096
+	# BULK single sends among send bursts, over junk
+	run ring.pml pass "-DMSGS=3 -DBURST=2 -DRBURST=2 -DBULK=1 -DJUNK=1 -DPEEK=0 -DCDEATHS=0 -DDEATHS=0" 4096
 fi
 
 heading "Queue (runtime/queue.c as of 166b267), x86-TSO"
