@@ -106,7 +106,7 @@ struct mproc_rport {
 	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
 	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
 	uint32_t peeked;	/* 1 while a peeked message is not released */
-	uint32_t by_tail;	/* consumer: the last record was BULK: wait on tail */
+	uint32_t by_tail;	/* consumer: the last record taken was BULK (a hint) */
 	int32_t streak;		/* consumer: short brief waits in a row (ring.c) */
 	int watch_fd;		/* reader: the readiness fd, -1 until asked for */
 	int poke_fd;		/* writer: the FIFO opened for writing, -1 until needed */
@@ -440,8 +440,8 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring
 		/* After a BULK record, expect another: look at tail, not at
 		 * the line the producer is filling, until tail moves past
 		 * head.  A DATA record published but not yet counted in tail
-		 * waits for that store (or, if its producer died before it,
-		 * for the next producer's resync: its send never returned). */
+		 * (its producer died before that store) is left to the slow
+		 * path, which goes by headers (cons_look in ring.c). */
 		uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);	/* as in bulk_whole */
 		p->tail_cache = t;
 		if (t - head - 1 >= cap)
