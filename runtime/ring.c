@@ -446,6 +446,15 @@ static int prod_place(struct mproc_rport *p, size_t len, int64_t deadline, uint6
  * a consumer that sees the pad finds the record, and one that reached
  * `from` before sees its zero word until then.
  */
+/* Stores the pad from `from` to the end of the buffer, in front of the
+ * record at `at`.  Release: the record's header, stored before it, is
+ * there for a consumer that hops the pad. */
+static void pad_publish(struct mproc_rport *p, uint64_t from, uint64_t at)
+{
+	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
+			 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+}
+
 void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len)
 {
 	struct mproc_ring *r = p->ring;
@@ -456,8 +465,7 @@ void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t a
 	 * mproc__ring_publish. */
 	__atomic_store_n((uint64_t *)(void *)(p->data + (at & p->mask)),
 			 ((uint64_t)REC_DATA << 32) | len, __ATOMIC_RELEASE);
-	__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
-			 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+	pad_publish(p, from, at);
 	__atomic_store_n(&r->tail, end, __ATOMIC_RELEASE);
 	mproc__ring_tell(p, r);
 }
@@ -530,12 +538,17 @@ static bool prod_wait_brief(struct mproc_rport *p, size_t len)
  * starts over at 0.  The pad's release orders the header before it: a
  * consumer that hops the pad finds the header, and waits there for tail.
  */
+/* Whether a single send or reservation of len bytes is a BULK record. */
+static bool is_bulk(const struct mproc_rport *p, size_t len)
+{
+	return !p->slot && len >= MPROC__RING_BULK_MIN;
+}
+
 static void bulk_open(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len)
 {
 	mproc__ring_bulk_open(p->data, p->mask, at, len);
 	if (from != at)
-		__atomic_store_n((uint64_t *)(void *)(p->data + (from & p->mask)),
-				 ((uint64_t)REC_PAD << 32) | (at - from - REC_HDR), __ATOMIC_RELEASE);
+		pad_publish(p, from, at);
 }
 
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns)
@@ -552,7 +565,7 @@ int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, in
 	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
-	bool bulk = !p->slot && len >= MPROC__RING_BULK_MIN;
+	bool bulk = is_bulk(p, len);
 	if (bulk)
 		bulk_open(p, from, at, len);
 	if (len)	/* buf may be NULL for an empty message */
@@ -582,7 +595,7 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 	int rc = prod_place(p, len, deadline, &from, &at);
 	if (rc < 0)
 		return rc;
-	if (!p->slot && len >= MPROC__RING_BULK_MIN)
+	if (is_bulk(p, len))
 		bulk_open(p, from, at, len);
 	p->res_from = from;
 	p->res_at = at;
