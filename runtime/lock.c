@@ -37,9 +37,10 @@
  * sleep, which the contended benchmark does not show (sleeps are rare
  * there, see docs/benchmarks.md).
  *
- * Death: a sleeping waiter wakes at least every MPI_LOCK_POLL_NS and asks
- * the registry whether the holder is alive; a dead holder's word is taken
- * with a CAS, and the taker gets -EOWNERDEAD with the lock held.  The same
+ * Death: a sleeping waiter asks the registry whether the holder is alive
+ * 1 ms after that holder first blocked it, then at doubling intervals up to
+ * MPI_LOCK_POLL_NS (mpi_judge); a dead holder's word is taken with a CAS,
+ * and the taker gets -EOWNERDEAD with the lock held.  The same
  * bounded sleep also bounds the damage of a wake-up lost where membarrier is
  * unavailable, or of hostile values in nwait.
  */
@@ -321,6 +322,7 @@ static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 	int64_t t0 = mproc_now_ns();
 	bool slept = false;
 	int spins = MPI_LOCK_SPIN_ROUNDS;
+	struct mpi_judge judge = MPI_JUDGE_INIT;
 	for (;;) {
 		int rc = lock_try(l, self, &seen);
 		if (rc != -EBUSY) {
@@ -342,17 +344,15 @@ static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 			nw_leave(l, &st, false);
 			return -ETIMEDOUT;
 		}
-		int64_t until = now + MPI_LOCK_POLL_NS;
-		if (deadline != MPROC_FOREVER && deadline < until)
-			until = deadline;
-		if (lock_sleep(l, &st, seen, until) == -ETIMEDOUT &&
-		    __atomic_load_n(&l->word, __ATOMIC_RELAXED) == seen) {
+		if (mpi_judge_due(&judge, seen, now, MPI_LOCK_POLL_NS)) {
 			rc = lock_take_from_dead(l, seen, self);
 			if (rc == -EOWNERDEAD) {
 				nw_leave(l, &st, true);
 				return rc;
 			}
+			continue;
 		}
+		(void)lock_sleep(l, &st, seen, mpi_judge_until(&judge, deadline));
 	}
 }
 

@@ -15,9 +15,10 @@
  *
  * head and tail only say where to look; the claim on the slot decides, and
  * whoever claims also helps head/tail forward with a CAS.  A claimer that
- * dies leaves its id in the word: a waiter that has slept a poll period
- * asks the registry, and turns a dead producer's slot into a skip and a
- * dead consumer's slot into a free one.
+ * dies leaves its id in the word: a waiter that one position has held for
+ * 1 ms, then at doubling intervals up to a poll period (mpi_judge, however
+ * often it was woken meanwhile), asks the registry, and turns a dead
+ * producer's slot into a skip and a dead consumer's slot into a free one.
  *
  * Waiting is the ring's protocol: count yourself in, membarrier, re-check,
  * sleep on an event count that the other side bumps only when the count is
@@ -215,21 +216,24 @@ bool mpi_claimer_gone(uint32_t owner)
 }
 
 /*
- * Sleeps until the other side bumps ec or a poll period passes.  Returns 0
- * when woken (or the condition already holds), 1 when the poll period ran
- * out (time to check for dead claimers), -ETIMEDOUT.
+ * Blocked at position `at` (head for a get, tail for a put): returns 1 when
+ * it is time to judge whoever holds that slot (mpi_judge: the other side's
+ * puts or gets may wake us again and again meanwhile, and must not put the
+ * judgement off), else sleeps until the other side bumps ec or the
+ * judgement is due, and returns 0; -ETIMEDOUT at the deadline.
  */
 static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
-		  bool (*ready)(void *), int64_t deadline, struct mproc_waitstat *ws)
+		  bool (*ready)(void *), int64_t deadline, struct mproc_waitstat *ws,
+		  struct mpi_judge *j, uint64_t at)
 {
 	int64_t now = mproc_now_ns();
 	if (deadline != MPROC_FOREVER && now >= deadline)
 		return -ETIMEDOUT;
-	int64_t until = now + mpi_chan_poll_ns;
-	if (deadline != MPROC_FOREVER && deadline < until)
-		until = deadline;
-	if (mpi_chan_park(nwait, ec, ready, h, until, ws) == -ETIMEDOUT)
-		return until == deadline ? -ETIMEDOUT : 1;
+	if (mpi_judge_due(j, at, now, mpi_chan_poll_ns))
+		return 1;
+	int64_t until = mpi_judge_until(j, deadline);
+	if (mpi_chan_park(nwait, ec, ready, h, until, ws) == -ETIMEDOUT && until == deadline)
+		return -ETIMEDOUT;
 	return 0;
 }
 
@@ -250,7 +254,8 @@ static bool cons_ready(void *arg)
 {
 	/* Not ready while the slot at head is free, still being written, or
 	 * still held by last lap's reader: a writer that died there is found
-	 * only by sleeping a poll period, and a publish bumps the count. */
+	 * only by the judgement q_park schedules, and a publish bumps the
+	 * count. */
 	struct mproc_queue *h = arg;
 	uint64_t pos = __atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE);
 	uint64_t w = __atomic_load_n(&slot_at(h, pos)->word, __ATOMIC_ACQUIRE);
@@ -340,11 +345,12 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 }
 
 /* A put that found the queue full waits for a get (q_park). */
-static int put_park(struct mproc_queue *h, int64_t deadline)
+static int put_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
-	MPI_PROBE2(queue_wait_full, h->q, __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED));
+	uint64_t at = __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED);
+	MPI_PROBE2(queue_wait_full, h->q, at);
 	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline,
-		      &h->q->stat[1]);
+		      &h->q->stat[1], j, at);
 }
 
 static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
@@ -383,6 +389,7 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 	uint64_t pos = 0;
 	int rc;
 	bool waited = false;
+	struct mpi_judge judge = MPI_JUDGE_INIT;
 	for (;;) {
 		rc = put_claim(h, (uint32_t)me, check_dead, &pos);
 		if (rc == -EAGAIN && !waited) {
@@ -391,7 +398,7 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;
-		rc = put_park(h, deadline);
+		rc = put_park(h, deadline, &judge);
 		if (rc == -ETIMEDOUT)
 			break;
 		check_dead = rc == 1;
@@ -498,11 +505,12 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 }
 
 /* A get that found the queue empty waits for a put (q_park). */
-static int get_park(struct mproc_queue *h, int64_t deadline)
+static int get_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
-	MPI_PROBE2(queue_wait_empty, h->q, __atomic_load_n(&h->q->head, __ATOMIC_RELAXED));
+	uint64_t at = __atomic_load_n(&h->q->head, __ATOMIC_RELAXED);
+	MPI_PROBE2(queue_wait_empty, h->q, at);
 	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline,
-		      &h->q->stat[0]);
+		      &h->q->stat[0], j, at);
 }
 
 static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)
@@ -540,6 +548,7 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		return me;
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool check_dead = false, rearmed = false, waited = false;
+	struct mpi_judge judge = MPI_JUDGE_INIT;
 	uint64_t pos = 0;
 	int rc;
 	for (;;) {
@@ -564,7 +573,7 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		if (seen == (uint32_t)hp && !check_dead &&
 		    mproc_spin_while_eq(seqw, seen, &h->q->spin))
 			continue;
-		rc = get_park(h, deadline);
+		rc = get_park(h, deadline, &judge);
 		if (rc == -ETIMEDOUT)
 			return rc;
 		check_dead = rc == 1;

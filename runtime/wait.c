@@ -125,6 +125,32 @@ int mpi_sleep(struct mproc_waitstat *ws, const uint32_t *word, uint32_t expected
 	return rc;
 }
 
+bool mpi_judge_due(struct mpi_judge *j, uint64_t key, int64_t now, int64_t cap)
+{
+	if (key == MPI_JUDGE_NONE) {
+		j->key = key;
+		return false;
+	}
+	if (key != j->key) {
+		j->key = key;
+		j->step = cap < MPI_JUDGE_FIRST_NS ? cap : MPI_JUDGE_FIRST_NS;
+		j->due = now + j->step;
+		return false;
+	}
+	if (now < j->due)
+		return false;
+	j->step = j->step > cap / 2 ? cap : 2 * j->step;
+	j->due = now + j->step;
+	return true;
+}
+
+int64_t mpi_judge_until(const struct mpi_judge *j, int64_t deadline)
+{
+	if (j->key == MPI_JUDGE_NONE)
+		return deadline;
+	return deadline == MPROC_FOREVER || j->due < deadline ? j->due : deadline;
+}
+
 /*
  * Oversubscription: spinning only pays while the thread we wait for is
  * running on another CPU.  When the machine has more runnable threads than

@@ -509,6 +509,57 @@ static void test_dead_writer_before_tail(void)
 	munmap(dead, sizeof *dead);
 }
 
+/*
+ * A producer killed between its claim and its publish, at head, while a
+ * live producer keeps putting, one item every 2 ms: each put wakes the
+ * waiting get, and the judgement of the dead claim must not start over
+ * with every wake-up.  (It did: the get then waited until the queue was
+ * full, here 1000 items, 2 s at this rate; now the skip comes within a few
+ * ms of the first wake.)
+ */
+struct trickle {
+	char name[32];
+	uint32_t stop;
+};
+
+static int trickle_producer(void *arg)
+{
+	struct trickle *t = arg;
+	struct mproc_queue *q = open_q(t->name, 1024, 0);
+	for (uint32_t i = 1; i <= 1000 && !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE); i++) {
+		if (mproc_queue_put(q, &i, sizeof i, MPROC_NS_PER_SEC) != 0)
+			return 2;
+		usleep(2000);
+	}
+	mproc_queue_free(q);
+	return 0;
+}
+
+static void test_dead_writer_while_woken(void)
+{
+	uint32_t *dead = t_shared(sizeof *dead);
+	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
+	struct trickle *t = t_shared(sizeof *t);
+	snprintf(t->name, sizeof t->name, "dw-woken");
+	struct mproc_queue *q = open_q(t->name, 1024, 0);
+	struct mpi_queue *mq;
+	struct mpi_qslot *s = qslot_of(t->name, 0, &mq);
+	s->word = mpi_cw(0, *dead, true);	/* claimed at 0 ... */
+	mq->tail = 1;				/* ... and tail moved on */
+	pid_t pid = t_fork(trickle_producer, t, 20);
+	uint32_t v = 0;
+	int64_t t0 = mproc_now_ns();
+	/* Well under the 2 s the producer takes to fill the queue. */
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 1500 * MPROC_NS_PER_MS), sizeof v);
+	T_EQ(v, 1);
+	fprintf(stderr, "   skipped the dead claim in %.1f ms\n", (mproc_now_ns() - t0) / 1e6);
+	__atomic_store_n(&t->stop, 1, __ATOMIC_RELEASE);
+	T_EQ(t_join(pid), 0);
+	mproc_queue_free(q);
+	munmap(t, sizeof *t);
+	munmap(dead, sizeof *dead);
+}
+
 /* A consumer killed holding an item, the queue drained and closed: when
  * head comes round to that slot again, gets end with -EPIPE. */
 static void test_dead_reader_then_close(void)
@@ -700,6 +751,7 @@ int main(void)
 	T_RUN(test_kill_in_the_middle);
 	T_RUN(test_dead_reader_before_head);
 	T_RUN(test_dead_writer_before_tail);
+	T_RUN(test_dead_writer_while_woken);
 	T_RUN(test_dead_reader_then_close);
 	T_RUN(test_skip_freed_wakes_producer);
 	T_RUN(test_simple_queue);
