@@ -163,28 +163,30 @@ int mpi_ec_wait(struct mproc_ec *ec, uint32_t old_value, int64_t deadline,
 		struct mproc_spin *sp, struct mproc_waitstat *ws);
 
 /*
- * When to ask whether whoever blocks us (a lock's holder, a channel slot's
- * claimer: the "key") is alive.  First after MPI_JUDGE_FIRST_NS, then at
- * doubling intervals up to a cap, counted from when that key first blocked
- * us: wake-ups do not restart the count, since the live side may wake us
- * again and again while the dead one blocks us.  Starting short finds a
- * death that happened just before we blocked in about a millisecond (a
- * waiter that is itself killed and replaced would otherwise start a full
- * poll period over); growing keeps a long wait behind a live holder at a
- * few wake-ups a second.
+ * When a waiter asks whether whoever blocks it (a lock's holder, a queue
+ * slot's claimer) is alive: first MPI_JUDGE_FIRST_NS after it started
+ * waiting, then at doubling intervals up to a cap (the poll period), all
+ * counted within one call: wake-ups do not restart the count (the live
+ * side may wake us again and again while a dead one blocks us), and
+ * neither does a new holder (under churn every waiter would otherwise
+ * judge each holder at 1, 3 and 7 ms).  Starting short finds a death that
+ * comes soon after we started waiting in about a millisecond: a waiter
+ * that is itself killed and replaced would otherwise start a full poll
+ * period over.  Growing keeps a long wait at the poll period's rate: five
+ * judgements more than a fixed period, in the first 63 ms.
  */
 #define MPI_JUDGE_FIRST_NS (1 * MPROC_NS_PER_MS)
-#define MPI_JUDGE_NONE UINT64_MAX
+#define MPI_JUDGE_MIN_NS (1 * MPROC_NS_PER_US)	/* even when the cap is 0 */
 struct mpi_judge {
-	uint64_t key;	/* MPI_JUDGE_NONE: nobody blocks us */
+	bool armed;	/* counting since the call first blocked */
 	int64_t due;	/* judge at or after this instant */
-	int64_t step;	/* the interval that ended at due */
+	int64_t step;	/* the interval that ends at due */
 };
-#define MPI_JUDGE_INIT {MPI_JUDGE_NONE, 0, 0}
-/* Notes that key blocks us at `now`; true when it is time to judge it,
- * which schedules the next judgement (cap: the longest interval). */
-bool mpi_judge_due(struct mpi_judge *j, uint64_t key, int64_t now, int64_t cap);
-/* The instant to sleep until at most: deadline, or the next judgement. */
+#define MPI_JUDGE_INIT {false, 0, 0}
+/* We are blocked at `now`: true when it is time to judge whoever blocks
+ * us, which schedules the next judgement; the first call only arms. */
+bool mpi_judge_due(struct mpi_judge *j, int64_t now, int64_t cap);
+/* Sleep until this instant at most: deadline, or the next judgement. */
 int64_t mpi_judge_until(const struct mpi_judge *j, int64_t deadline);
 
 /*

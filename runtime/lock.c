@@ -38,7 +38,7 @@
  * there, see docs/benchmarks.md).
  *
  * Death: a sleeping waiter asks the registry whether the holder is alive
- * 1 ms after that holder first blocked it, then at doubling intervals up to
+ * 1 ms after it started waiting, then at doubling intervals up to
  * MPI_LOCK_POLL_NS (mpi_judge); a dead holder's word is taken with a CAS,
  * and the taker gets -EOWNERDEAD with the lock held.  The same
  * bounded sleep also bounds the damage of a wake-up lost where membarrier is
@@ -292,27 +292,27 @@ static bool lock_arm(struct mproc_lock *l, enum nw_standing *st, uint32_t *armed
  * of the word and its load of nwait.  So either that release sees our
  * announcement and wakes (changing nwait, which the futex compares), or our
  * re-check below sees its store and does not sleep.  A standby's watch
- * needs no fence: it relies on no wake, only on its short timeout, and
- * ends as 0 (look again), not as a timeout that asks for the holder's
- * liveness.
+ * needs no fence: it relies on no wake, only on its short timeout.  The
+ * caller looks again whatever ended the sleep (its loop keeps the
+ * deadline and the judge's schedule).
  */
-static int lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, int64_t until)
+static void lock_sleep(struct mproc_lock *l, enum nw_standing *st, uint32_t v, int64_t until)
 {
 	uint32_t armed = 0;
 	int64_t end = until;
 	if (lock_arm(l, st, &armed, &end))
 		(void)mpi_membarrier();
 	if (__atomic_load_n(&l->word, __ATOMIC_SEQ_CST) != v)
-		return 0;
+		return;
 	if (*st != NW_COUNTED) {
 		/* Not counted, so nobody will wake us: a short nap. */
 		int64_t nap = mproc_now_ns() + MPI_LOCK_NAP_NS;
 		if (until == MPROC_FOREVER || until > nap)
 			until = nap;
-		return mpi_sleep(&l->stat, &l->word, v, until);
+		(void)mpi_sleep(&l->stat, &l->word, v, until);
+		return;
 	}
-	int rc = mpi_sleep(&l->stat, &l->nwait, armed, end);
-	return rc == -ETIMEDOUT && end != until ? 0 : rc;
+	(void)mpi_sleep(&l->stat, &l->nwait, armed, end);
 }
 
 static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
@@ -344,7 +344,7 @@ static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 			nw_leave(l, &st, false);
 			return -ETIMEDOUT;
 		}
-		if (mpi_judge_due(&judge, seen, now, MPI_LOCK_POLL_NS)) {
+		if (mpi_judge_due(&judge, now, MPI_LOCK_POLL_NS)) {
 			rc = lock_take_from_dead(l, seen, self);
 			if (rc == -EOWNERDEAD) {
 				nw_leave(l, &st, true);
@@ -352,7 +352,7 @@ static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 			}
 			continue;
 		}
-		(void)lock_sleep(l, &st, seen, mpi_judge_until(&judge, deadline));
+		lock_sleep(l, &st, seen, mpi_judge_until(&judge, deadline));
 	}
 }
 

@@ -15,9 +15,9 @@
  *
  * head and tail only say where to look; the claim on the slot decides, and
  * whoever claims also helps head/tail forward with a CAS.  A claimer that
- * dies leaves its id in the word: a waiter that one position has held for
- * 1 ms, then at doubling intervals up to a poll period (mpi_judge, however
- * often it was woken meanwhile), asks the registry, and turns a dead
+ * dies leaves its id in the word: a waiter that such a claim blocks asks
+ * the registry 1 ms later, then at doubling intervals up to a poll period
+ * (mpi_judge, however often it was woken meanwhile), and turns a dead
  * producer's slot into a skip and a dead consumer's slot into a free one.
  *
  * Waiting is the ring's protocol: count yourself in, membarrier, re-check,
@@ -216,25 +216,33 @@ bool mpi_claimer_gone(uint32_t owner)
 }
 
 /*
- * Blocked at position `at` (head for a get, tail for a put): returns 1 when
- * it is time to judge whoever holds that slot (mpi_judge: the other side's
- * puts or gets may wake us again and again meanwhile, and must not put the
- * judgement off), else sleeps until the other side bumps ec or the
- * judgement is due, and returns 0; -ETIMEDOUT at the deadline.
+ * Sleeps until the other side bumps ec, or until it is time to look for
+ * the dead: returns 0 (woken, or the condition already holds), 1 (look
+ * for dead claimers now), or -ETIMEDOUT.  Blocked by a claim (`claimed`:
+ * the slot we need is being written or read), the judge sets the time
+ * (mpi_judge: from 1 ms on, and the other side's puts or gets, which may
+ * wake us again and again meanwhile, do not put it off); otherwise a
+ * poll period, the bound on a wake-up lost without membarrier.
  */
 static int q_park(struct mproc_queue *h, uint32_t *nwait, struct mproc_ec *ec,
 		  bool (*ready)(void *), int64_t deadline, struct mproc_waitstat *ws,
-		  struct mpi_judge *j, uint64_t at)
+		  struct mpi_judge *j, bool claimed)
 {
-	int64_t now = mproc_now_ns();
+	int64_t now = mproc_now_ns(), until;
 	if (deadline != MPROC_FOREVER && now >= deadline)
 		return -ETIMEDOUT;
-	if (mpi_judge_due(j, at, now, mpi_chan_poll_ns))
-		return 1;
-	int64_t until = mpi_judge_until(j, deadline);
-	if (mpi_chan_park(nwait, ec, ready, h, until, ws) == -ETIMEDOUT && until == deadline)
-		return -ETIMEDOUT;
-	return 0;
+	if (claimed) {
+		if (mpi_judge_due(j, now, mpi_chan_poll_ns))
+			return 1;
+		until = mpi_judge_until(j, deadline);
+	} else {
+		until = now + mpi_chan_poll_ns;
+		if (deadline != MPROC_FOREVER && deadline < until)
+			until = deadline;
+	}
+	if (mpi_chan_park(nwait, ec, ready, h, until, ws) != -ETIMEDOUT)
+		return 0;
+	return until == deadline ? -ETIMEDOUT : !claimed;
 }
 
 static bool q_closed(const struct mproc_queue *h)
@@ -348,9 +356,12 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 static int put_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
 	uint64_t at = __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED);
+	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);	/* a hint: how long to sleep */
 	MPI_PROBE2(queue_wait_full, h->q, at);
+	/* Claimed: last lap's reader is still reading the slot. */
+	bool claimed = mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)(at - h->nslots + 1);
 	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline,
-		      &h->q->stat[1], j, at);
+		      &h->q->stat[1], j, claimed);
 }
 
 static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
@@ -508,9 +519,12 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 static int get_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
 	uint64_t at = __atomic_load_n(&h->q->head, __ATOMIC_RELAXED);
+	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);	/* a hint: how long to sleep */
 	MPI_PROBE2(queue_wait_empty, h->q, at);
+	/* Claimed: a producer is writing the slot. */
+	bool claimed = mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)at;
 	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline,
-		      &h->q->stat[0], j, at);
+		      &h->q->stat[0], j, claimed);
 }
 
 static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)

@@ -6,10 +6,10 @@
  * set once a waiter has announced itself.  Release is one atomic exchange,
  * plus a FUTEX_WAKE only if the waiter bit was set (Drepper's three-state
  * mutex, with the owner's identity instead of "1").  A waiter sleeps with a
- * short timeout (1 ms, doubling to MPI_RL_POLL_NS while one holder keeps
- * the word) and then asks the region's registry whether the holder is
- * still alive; a dead holder's word is taken over with a CAS and the caller
- * gets -EOWNERDEAD, holding the lock, so it can repair what the dead one
+ * short timeout (1 ms, doubling to MPI_RL_POLL_NS within one call) and
+ * then asks the region's registry whether the holder is still alive; a
+ * dead holder's word is taken over with a CAS and the caller gets
+ * -EOWNERDEAD, holding the lock, so it can repair what the dead one
  * left half done.
  */
 #include "internal.h"
@@ -82,8 +82,8 @@ int mpi_rlock_acquire(const struct mproc_region *r, uint32_t *word, int64_t dead
 			return -ETIMEDOUT;
 		/* Every wake-up asks about the holder (rlock_try_steal above);
 		 * the judge only spaces the sleeps: 1 ms, doubling to the poll
-		 * period, for as long as one holder blocks us. */
-		(void)mpi_judge_due(&judge, seen & MPI_ID_MASK, now, MPI_RL_POLL_NS);
+		 * period, within this call. */
+		(void)mpi_judge_due(&judge, now, MPI_RL_POLL_NS);
 		(void)mpi_futex_wait_abs(word, seen | MPI_RL_WAITERS,
 					 mpi_judge_until(&judge, deadline));
 	}

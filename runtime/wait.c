@@ -125,28 +125,30 @@ int mpi_sleep(struct mproc_waitstat *ws, const uint32_t *word, uint32_t expected
 	return rc;
 }
 
-bool mpi_judge_due(struct mpi_judge *j, uint64_t key, int64_t now, int64_t cap)
+static int64_t judge_step(int64_t step, int64_t cap)
 {
-	if (key == MPI_JUDGE_NONE) {
-		j->key = key;
-		return false;
-	}
-	if (key != j->key) {
-		j->key = key;
-		j->step = cap < MPI_JUDGE_FIRST_NS ? cap : MPI_JUDGE_FIRST_NS;
+	step = step < cap ? step : cap;
+	return step > MPI_JUDGE_MIN_NS ? step : MPI_JUDGE_MIN_NS;
+}
+
+bool mpi_judge_due(struct mpi_judge *j, int64_t now, int64_t cap)
+{
+	if (!j->armed) {
+		j->armed = true;
+		j->step = judge_step(MPI_JUDGE_FIRST_NS, cap);
 		j->due = now + j->step;
 		return false;
 	}
 	if (now < j->due)
 		return false;
-	j->step = j->step > cap / 2 ? cap : 2 * j->step;
+	j->step = judge_step(j->step > cap / 2 ? cap : 2 * j->step, cap);
 	j->due = now + j->step;
 	return true;
 }
 
 int64_t mpi_judge_until(const struct mpi_judge *j, int64_t deadline)
 {
-	if (j->key == MPI_JUDGE_NONE)
+	if (!j->armed)
 		return deadline;
 	return deadline == MPROC_FOREVER || j->due < deadline ? j->due : deadline;
 }

@@ -264,15 +264,17 @@ static void test_writer_killed_mid_publish(void)
  * Writers SIGKILLed at random, most of them inside send with the write lock
  * held (and the others asleep waiting for it): three writers share end 1 of
  * a one-way pipe and send checksummed messages of 8 B to 6 KB (a third of
- * them BULK records), the parent kills one every 1-10 ms and starts a
- * replacement.  The reader checks every message and each writer's order,
- * and a receive that waits a second while writers run is a wedge.  The
- * worst wait is printed: a lock left by a dead holder is found by the
- * waiters' judge (lock.c) in milliseconds, however many waiters die too.
+ * them BULK records), the parent kills one every 1-10 ms (once it has
+ * sent) and starts a replacement.  The reader checks every message and
+ * each writer's order, and a receive that waits 3 s while writers run is
+ * a wedge.  The worst wait is printed: a lock left by a dead holder is
+ * found by the waiters' judge (lock.c) in milliseconds, however many
+ * waiters die too (the 50 ms poll before it left 215-259 ms here).
  */
 struct storm {
 	uint32_t stop;
 	uint32_t wedged, bad, order;
+	uint32_t sent[3];	/* writer i has sent since it started */
 	uint64_t got, worst_ns;
 };
 static struct storm *S;
@@ -287,6 +289,7 @@ static uint64_t storm_sum(const uint8_t *b, size_t n)
 
 static int storm_writer(void *arg)
 {
+	uint32_t *sent = arg;
 	uint64_t me = (uint64_t)getpid(), x = me * 0x9e3779b97f4a7c15ull | 1;
 	static uint64_t msg[6000 / 8 + 3];
 	for (uint64_t seq = 0; !__atomic_load_n(&S->stop, __ATOMIC_ACQUIRE); seq++) {
@@ -302,6 +305,7 @@ static int storm_writer(void *arg)
 			return 0;
 		if (rc != 0)
 			return 2;
+		__atomic_store_n(sent, 1, __ATOMIC_RELEASE);
 	}
 	return 0;
 }
@@ -312,7 +316,7 @@ static int storm_reader(void *arg)
 	uint64_t last_pid[64] = {0}, last_seq[64] = {0};
 	int64_t t0 = mproc_now_ns();
 	for (;;) {
-		ssize_t n = mproc_conn_recv(&L, msg, sizeof msg, NULL, MPROC_NS_PER_SEC);
+		ssize_t n = mproc_conn_recv(&L, msg, sizeof msg, NULL, 3 * MPROC_NS_PER_SEC);
 		int64_t t = mproc_now_ns();
 		if (n == -EPIPE)
 			return 0;
@@ -345,16 +349,23 @@ static void test_writers_killed_at_random(void)
 	S = t_shared(sizeof *S);
 	pid_t rd = t_fork(storm_reader, NULL, 60), w[3];
 	for (int i = 0; i < 3; i++)
-		w[i] = t_fork(storm_writer, NULL, 60);
+		w[i] = t_fork(storm_writer, &S->sent[i], 60);
 	uint64_t x = 0x5eed;
 	long kills = t_scale(300);
 	for (long k = 0; k < kills; k++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		usleep(1000 + (useconds_t)(x % 9000));
 		int i = (int)((x >> 32) % 3);
+		/* Only a writer that got going: under a sanitizer a start
+		 * takes longer than our interval. */
+		for (int t = 0; !__atomic_load_n(&S->sent[i], __ATOMIC_ACQUIRE); t++) {
+			T_ASSERT(t < 10000);	/* 10 s without a send */
+			usleep(1000);
+		}
 		kill(w[i], SIGKILL);
 		T_EQ(t_join(w[i]), -SIGKILL);
-		w[i] = t_fork(storm_writer, NULL, 60);
+		S->sent[i] = 0;
+		w[i] = t_fork(storm_writer, &S->sent[i], 60);
 	}
 	__atomic_store_n(&S->stop, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 3; i++)

@@ -3,9 +3,10 @@
  * The waiting layer across processes: many waiters woken, deadlines kept
  * (never early, not grossly late), no lost wake-up over a million
  * ping-pongs with futexes and with event counts, signals do not cut waits
- * short, oversubscribed hand-offs complete.
+ * short, oversubscribed hand-offs complete; the judge's schedule.
  */
 #include "harness.h"
+#include "internal.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -252,10 +253,44 @@ static void test_oversubscribed(void)
 	T_EQ(S->ping, t_scale(2000) * 6);
 }
 
+/*
+ * mpi_judge, on a clock of our own: armed by the first call, the first
+ * judgement 1 ms later, then 2, 4, ... up to the cap, never early, not
+ * started over by later calls; mpi_judge_until clips to the deadline.
+ */
+static void test_judge_schedule(void)
+{
+	const int64_t ms = MPROC_NS_PER_MS, cap = 50 * ms;
+	struct mpi_judge j = MPI_JUDGE_INIT;
+	T_EQ(mpi_judge_until(&j, MPROC_FOREVER), MPROC_FOREVER);
+	int64_t t = 1000 * ms;
+	T_ASSERT(!mpi_judge_due(&j, t, cap));	/* arms */
+	T_EQ(mpi_judge_until(&j, MPROC_FOREVER), t + ms);
+	T_EQ(mpi_judge_until(&j, t + ms / 2), t + ms / 2);
+	const int64_t steps[] = {1, 2, 4, 8, 16, 32, 50, 50, 50};
+	int64_t due = t + ms;
+	for (unsigned i = 1; i < sizeof steps / sizeof steps[0]; i++) {
+		T_ASSERT(!mpi_judge_due(&j, due - 1, cap));	/* never early */
+		T_ASSERT(mpi_judge_due(&j, due, cap));
+		due += steps[i] * ms;
+		T_EQ(mpi_judge_until(&j, MPROC_FOREVER), due);
+	}
+	/* late: the next interval counts from the late judgement */
+	T_ASSERT(mpi_judge_due(&j, due + 7 * ms, cap));
+	T_EQ(mpi_judge_until(&j, MPROC_FOREVER), due + 57 * ms);
+	/* a cap of 0 (the fuzz targets' poll) still sleeps, 1 us at a time */
+	struct mpi_judge z = MPI_JUDGE_INIT;
+	T_ASSERT(!mpi_judge_due(&z, t, 0));
+	T_EQ(mpi_judge_until(&z, MPROC_FOREVER), t + MPI_JUDGE_MIN_NS);
+	T_ASSERT(mpi_judge_due(&z, t + MPI_JUDGE_MIN_NS, 0));
+	T_EQ(mpi_judge_until(&z, MPROC_FOREVER), t + 2 * MPI_JUDGE_MIN_NS);
+}
+
 int main(void)
 {
 	t_watchdog(115);
 	S = t_shared(sizeof *S);
+	T_RUN(test_judge_schedule);
 	T_RUN(test_deadlines);
 	T_RUN(test_wake_many);
 	T_RUN(test_signals);
