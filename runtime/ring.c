@@ -1073,6 +1073,45 @@ static int burst_buf_check(const struct iovec *b, uint64_t len, unsigned i, size
 }
 
 /*
+ * After a DATA record with header h at *pos: takes the records that follow
+ * with the very same header, as far as they go in a row, and returns the
+ * new count.  Everything cons_burst_var checked of h holds for them; what
+ * is left to check depends on the position only.  So the next position is
+ * known without waiting for the header loaded there: the header is only
+ * compared, a branch the CPU predicts and runs past, and the loads of the
+ * following headers (cache misses, when the producer just wrote them) go
+ * out together instead of one after the other.  (A position computed from
+ * each loaded header made the loop wait a load per record: 7.7 cycles a
+ * record, cached, for 8-byte messages.)  Anything else ends the run and
+ * goes back to the full checks.
+ */
+static unsigned cons_burst_run(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+			       size_t *lens, unsigned i, uint64_t h, uint64_t head, uint64_t *pos)
+{
+	const uint8_t *data = p->data;
+	uint64_t cap = p->capacity, mask = p->mask, at = *pos;
+	uint64_t len = (uint32_t)h, size = rec_size(len);
+	for (; i < n; i++) {
+		uint64_t off = at & mask;
+		if (off + size > cap || at + size - head > cap)
+			break;
+		/* Acquire, as in cons_burst_var: this may be a later
+		 * publication's first header. */
+		if (__atomic_load_n((const uint64_t *)(const void *)(data + off), __ATOMIC_ACQUIRE) != h)
+			break;
+		void *dst = bufs[i].iov_base;
+		if (len > bufs[i].iov_len || !dst)
+			break;
+		mproc__ring_copy(dst, data + off + REC_HDR, len);
+		if (lens)
+			lens[i] = len;
+		at += size;
+	}
+	*pos = at;
+	return i;
+}
+
+/*
  * Variable ring: copies out the records from head on, by their headers
  * (acquire, each: every DATA publication starts with a released header;
  * a BULK record is taken once tail covers it),
@@ -1088,6 +1127,7 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 	uint64_t head = MPI_LOAD(&p->ring->head), pos = head, done = head;
 	unsigned i = 0;
 	int err = 0;
+	bool bulk = false;
 	if (head & 7)
 		return -EBADMSG;
 	while (i < n) {
@@ -1122,12 +1162,16 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 		mproc__ring_copy(dst, data + off + REC_HDR, len);
 		if (lens)
 			lens[i] = len;
-		p->by_tail = kind == REC_BULK;
-		done = pos += size;
+		bulk = kind == REC_BULK;
+		pos += size;
 		i++;
+		if (!bulk)
+			i = cons_burst_run(p, bufs, n, lens, i, h, head, &pos);
+		done = pos;
 	}
 	if (i == 0)
 		return err;
+	p->by_tail = bulk;
 	mproc__ring_consume(p, p->ring, done);
 	return (int)i;
 }

@@ -725,8 +725,11 @@ static void burst_give(struct mproc_rport *p, uint64_t seq, unsigned count, unsi
 	static uint8_t bufs[BURST_MAX][2048];
 	struct iovec iov[BURST_MAX];
 	T_ASSERT(count <= BURST_MAX);
+	/* Half the bursts are of one length: runs of equal headers, which
+	 * the consumer takes by cons_burst_run. */
+	size_t same = rand_r(seed) % 2 ? burst_len(p, 300, seed) : 0;
 	for (unsigned i = 0; i < count; i++) {
-		iov[i] = (struct iovec){bufs[i], burst_len(p, 300, seed)};
+		iov[i] = (struct iovec){bufs[i], same ? same : burst_len(p, 300, seed)};
 		burst_fill(bufs[i], seq + i, iov[i].iov_len, seed);
 	}
 	for (unsigned sent = 0; sent < count;) {
@@ -861,6 +864,94 @@ static void test_burst_calls(void)
 		T_OK(mproc_ring_port(&p, r, size));
 		burst_mixed_local(&p);
 	}
+}
+
+/*
+ * Runs of records with equal headers (cons_burst_run): taken whole, ended
+ * by another length, a wrap, a buffer too short or a corrupt header, each
+ * time with what came before delivered and the rest left in place.
+ */
+static void run_send(struct mproc_rport *p, const size_t *lens, unsigned n, uint8_t tag)
+{
+	static uint8_t src[16][64];
+	struct iovec m[16];
+	for (unsigned i = 0; i < n; i++) {
+		memset(src[i], tag + (int)i, sizeof src[i]);
+		m[i] = (struct iovec){src[i], lens[i]};
+	}
+	T_EQ(mproc_ring_send_burst(p, m, n, 0), n);
+}
+
+static void run_expect(struct mproc_rport *p, const size_t *caps, unsigned n, int want,
+		       const size_t *lens_want, uint8_t tag)
+{
+	static uint8_t dst[16][64];
+	struct iovec b[16];
+	size_t lens[16];
+	for (unsigned i = 0; i < n; i++)
+		b[i] = (struct iovec){dst[i], caps[i]};
+	T_EQ(mproc_ring_recv_burst(p, b, n, lens, 0), want);
+	for (int i = 0; i < want; i++) {
+		T_EQ(lens[i], lens_want[i]);
+		for (size_t k = 0; k < lens[i]; k++)
+			T_EQ(dst[i][k], (uint8_t)(tag + i));
+	}
+}
+
+static void test_burst_runs(void)
+{
+	size_t size, big[16], l24[16];
+	for (int i = 0; i < 16; i++)
+		big[i] = 64, l24[i] = 24;
+	struct mproc_rport p;
+	struct mproc_ring *r = t_new_ring(1024, &size);
+	T_OK(mproc_ring_port(&p, r, size));
+	/* runs of 24, 40 and 24 bytes in one burst */
+	const size_t mixed[8] = {24, 24, 24, 40, 40, 40, 24, 24};
+	run_send(&p, mixed, 8, 10);
+	run_expect(&p, big, 8, 8, mixed, 10);
+	/* a run across the end of the data area: 32-byte records from 40
+	 * bytes before the end, so the third meets the pad */
+	uint8_t fill[128];	/* 304 + 5 x 136 = 1024 - 40 */
+	T_EQ(p.ring->head, 304);
+	for (int i = 0; i < 5; i++) {
+		T_OK(mproc_ring_send(&p, fill, sizeof fill, 0));
+		T_EQ(mproc_ring_recv(&p, fill, sizeof fill, NULL, 0), (ssize_t)sizeof fill);
+	}
+	run_send(&p, l24, 10, 30);
+	run_expect(&p, big, 10, 10, l24, 30);
+	/* a buffer too short in the middle of a run */
+	run_send(&p, l24, 6, 50);
+	const size_t caps[6] = {64, 64, 64, 16, 64, 64};
+	run_expect(&p, caps, 6, 3, l24, 50);
+	size_t need[1] = {0};
+	uint8_t small[16];
+	T_EQ(mproc_ring_recv_burst(&p, &(struct iovec){small, sizeof small}, 1, need, 0),
+	     -EMSGSIZE);
+	T_EQ(need[0], 24);
+	run_expect(&p, big, 3, 3, l24, 53);
+	/* a corrupt header in the middle of a run: the records before it */
+	uint64_t at = p.ring->head;
+	run_send(&p, l24, 6, 70);
+	*(uint64_t *)(void *)(p.data + ((at + 3 * 32) & p.mask)) ^= 1ull << 40;
+	run_expect(&p, big, 6, 3, l24, 70);
+	T_EQ(mproc_ring_recv_burst(&p, &(struct iovec){small, sizeof small}, 1, NULL, 0),
+	     -EBADMSG);
+	/* the pad where a run meets the end forged into the run's header:
+	 * that record would end past the data area, and is not taken */
+	r = t_new_ring(1024, &size);
+	T_OK(mproc_ring_port(&p, r, size));
+	for (int i = 0; i < 8; i++) {	/* 7 x 136 + 32 = 1024 - 40 */
+		T_OK(mproc_ring_send(&p, fill, i < 7 ? 128 : 24, 0));
+		T_ASSERT(mproc_ring_recv(&p, fill, sizeof fill, NULL, 0) > 0);
+	}
+	run_send(&p, l24, 2, 90);
+	uint64_t *pad = (uint64_t *)(void *)(p.data + 1016);
+	T_EQ(*pad >> 32, 0x44444150u);	/* REC_PAD */
+	*pad = *(uint64_t *)(void *)(p.data + 984);
+	run_expect(&p, big, 2, 1, l24, 90);
+	T_EQ(mproc_ring_recv_burst(&p, &(struct iovec){small, sizeof small}, 1, NULL, 0),
+	     -EBADMSG);
 }
 
 /* ---- bursts between processes ---- */
@@ -1047,8 +1138,10 @@ static void burst_hostile(unsigned fixed)
 	uint64_t *words = (uint64_t *)(void *)(r + 1);
 	for (int it = 0; it < 100000; it++) {
 		unsigned n = 1 + rand_r(&seed) % BURST_MAX, op = rand_r(&seed) % 8;
+		unsigned same = rand_r(&seed) % 2 ? rand_r(&seed) % 300 : 0;	/* runs */
 		for (unsigned i = 0; i < n; i++) {
-			m[i] = (struct iovec){src[i], fixed ? fixed : (unsigned)rand_r(&seed) % 300};
+			m[i] = (struct iovec){src[i], fixed ? fixed
+						: same ? same : (unsigned)rand_r(&seed) % 300};
 			b[i] = (struct iovec){dst[i], rand_r(&seed) % 300};
 		}
 		if (op < 3) {
@@ -1097,6 +1190,7 @@ int main(void)
 	T_RUN(test_named);
 	T_RUN(test_stream);
 	T_RUN(test_burst_calls);
+	T_RUN(test_burst_runs);
 	T_RUN(test_burst_stream);
 	T_RUN(test_burst_death_states);
 	T_RUN(test_burst_kill);
