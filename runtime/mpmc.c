@@ -37,9 +37,10 @@
  * first makes sure head has passed the record, then stores FREE(p+i+n)
  * into every slot, the first slot last.
  *
- * Death: a consumer stuck a poll period behind WRITING(p, X) asks the
- * registry about X; if X is gone, SKIP(p), and the rest of X's
- * reservation (unstamped slots below tail) is taken over at once.  A
+ * Death: a consumer stuck behind WRITING(p, X) asks the registry about X
+ * 1 ms after, then at doubling intervals up to a poll period (mpi_judge);
+ * if X is gone, SKIP(p), and the rest of X's reservation (unstamped slots
+ * below tail) is taken over at once.  A
  * producer stuck a poll period on a slot that last lap's record still holds
  * finds that record's first slot; READING(q, X) with X gone is claimed for
  * ourselves and handed back (X's message is lost with X, as with a consumer
@@ -762,9 +763,9 @@ static int cons_take(struct mproc_mpmc *h, uint32_t self, size_t cap, size_t *ne
 
 /* Nothing published at head (seq hd): WRITING, or reserved and unstamped,
  * or empty.  Returns 1 to look again, -EAGAIN (with *stuck when someone
- * holds the slot), or an error. */
+ * holds the slot, and *named when the slot says who), or an error. */
 static int cons_unpublished(struct mproc_mpmc *h, uint64_t hd, struct mpi_mpmc_ctl *e, uint64_t w,
-			    uint64_t judge, uint64_t *chain, uint64_t *stuck)
+			    uint64_t judge, uint64_t *chain, uint64_t *stuck, bool *named)
 {
 	if (mpi_cw_busy(w)) {
 		if (hd == judge && mpi_claimer_gone(mpi_cw_owner(w)) &&
@@ -774,6 +775,7 @@ static int cons_unpublished(struct mproc_mpmc *h, uint64_t hd, struct mpi_mpmc_c
 			return 1;
 		}
 		*stuck = hd;
+		*named = true;
 		return -EAGAIN;
 	}
 	if (mpi_cw_owner(w) != 0)
@@ -797,13 +799,15 @@ static int cons_unpublished(struct mproc_mpmc *h, uint64_t hd, struct mpi_mpmc_c
 }
 
 /* Claims the record at head: 0 with *r; -EAGAIN (*stuck: the position
- * someone holds, or NOWHERE when empty); -EPIPE; -EMSGSIZE; -EBADMSG.
- * judge: a position stuck for a poll period, whose holder may be judged. */
+ * someone holds, or NOWHERE when empty; *named: held by a named writer);
+ * -EPIPE; -EMSGSIZE; -EBADMSG.  judge: a position whose holder may be
+ * judged (cons_wait_claim says when). */
 static int cons_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size_t *need,
-		      uint64_t judge, struct rec *r, uint64_t *stuck)
+		      uint64_t judge, struct rec *r, uint64_t *stuck, bool *named)
 {
 	uint64_t chain = NOWHERE;
 	*stuck = NOWHERE;
+	*named = false;
 	for (int tries = 0; tries < MPMC_TRIES; tries++) {
 		uint64_t hd = __atomic_load_n(&h->m->head, __ATOMIC_ACQUIRE);
 		struct mpi_mpmc_ctl *e = ctl_at(h, hd);
@@ -813,7 +817,7 @@ static int cons_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size_t *n
 		if (d == 1)
 			rc = cons_take(h, self, cap, need, hd, e, w, r, &chain);
 		else if (d == 0)
-			rc = cons_unpublished(h, hd, e, w, judge, &chain, stuck);
+			rc = cons_unpublished(h, hd, e, w, judge, &chain, stuck, named);
 		else if (__atomic_load_n(&h->m->head, __ATOMIC_ACQUIRE) != hd)
 			rc = 1;	/* stale head */
 		else if (d < 0 && __atomic_load_n(&h->m->tail, __ATOMIC_SEQ_CST) == hd)
@@ -842,11 +846,13 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 	int64_t deadline = timeout_ns == 0 || timeout_ns == MPROC_FOREVER ? timeout_ns
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
+	struct mpi_judge by_name = MPI_JUDGE_INIT;
 	uint64_t judge = NOWHERE;
 	bool rearmed = false, waited = false;
 	for (;;) {
 		uint64_t stuck;
-		int rc = cons_claim(h, self, cap, need, judge, r, &stuck);
+		bool named;
+		int rc = cons_claim(h, self, cap, need, judge, r, &stuck, &named);
 		judge = NOWHERE;
 		if (rc != -EAGAIN)
 			return rc;
@@ -865,9 +871,15 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 		int64_t now = mproc_now_ns();
 		if (deadline != MPROC_FOREVER && now >= deadline)
 			return -ETIMEDOUT;
+		/* A writer that the slot names is judged on the judge's
+		 * schedule (from 1 ms on: asking is always safe); a nameless
+		 * reservation is taken over only after a whole poll period at
+		 * one position, since a live producer preempted between its two
+		 * CASes holds one. */
 		if (stuck == NOWHERE) {
 			st.pos = NOWHERE;
-		} else if (stuck_long(&st, stuck, now)) {
+		} else if (named ? mpi_judge_due(&by_name, now, mpi_chan_poll_ns)
+				 : stuck_long(&st, stuck, now)) {
 			judge = stuck;
 			continue;
 		}
@@ -879,7 +891,8 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 		if ((int32_t)(seen - (uint32_t)hd) <= 0 &&
 		    mproc_spin_while_eq(seq, seen, &h->m->cons_spin))
 			continue;
-		int64_t until = park_until(&st, deadline);
+		int64_t until = stuck != NOWHERE && named ? mpi_judge_until(&by_name, deadline)
+							  : park_until(&st, deadline);
 		rc = mpi_chan_park(&h->m->ncons_wait, &h->m->not_empty, cons_ready, h, until,
 				   &h->m->stat[0]);
 		if (rc == -ETIMEDOUT && until == deadline)
