@@ -40,8 +40,8 @@
  * Death: a sleeping waiter asks the registry whether the holder is alive
  * 1 ms after it started waiting, then at doubling intervals up to
  * MPI_LOCK_POLL_NS (mpi_judge); a dead holder's word is taken with a CAS,
- * and the taker gets -EOWNERDEAD with the lock held.  The same
- * bounded sleep also bounds the damage of a wake-up lost where membarrier is
+ * and the taker gets -EOWNERDEAD with the lock held.  The same bounded
+ * sleep also bounds the damage of a wake-up lost where membarrier is
  * unavailable, or of hostile values in nwait.
  */
 #include "internal.h"
