@@ -161,20 +161,35 @@ static int64_t remaining(int64_t deadline)
 	return left > 0 ? left : 0;
 }
 
+/*
+ * Takes the lock of this end's writing side (`write`) or reading side
+ * within the deadline made of timeout_ns (*deadline): 0 with *lp held, or
+ * -errno.  A writer that took the lock from a dead one walks tail over
+ * what that one published (mproc__ring_resync) before it writes.
+ */
+static int end_lock(struct mproc_conn *c, bool write, int64_t timeout_ns, int64_t *deadline,
+		    struct mproc_lock **lp)
+{
+	if (c->closed || !(write ? c->writable : c->readable))
+		return -EBADF;
+	*deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
+	int ring = (c->pipe->flags & MPROC_PIPE_SIMPLEX) ? 0 : 1 - c->end;
+	*lp = write ? &c->pipe->write_lock[ring] : &c->pipe->read_lock[c->end];
+	int rc = side_lock(*lp, *deadline);
+	if (rc == 1 && write)
+		mproc__ring_resync(&c->out);
+	return rc < 0 ? rc : 0;
+}
+
 int mproc_conn_send(struct mproc_conn *c, const void *buf, size_t len, int64_t timeout_ns)
 {
+	struct mproc_lock *l;
+	int64_t deadline;
 	if (!c || (!buf && len))
 		return -EINVAL;
-	if (c->closed || !c->writable)
-		return -EBADF;
-	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	int ring = (c->pipe->flags & MPROC_PIPE_SIMPLEX) ? 0 : 1 - c->end;
-	struct mproc_lock *l = &c->pipe->write_lock[ring];
-	int rc = side_lock(l, deadline);
+	int rc = end_lock(c, true, timeout_ns, &deadline, &l);
 	if (rc < 0)
 		return rc;
-	if (rc == 1)
-		mproc__ring_resync(&c->out);
 	rc = mproc_ring_send(&c->out, buf, len, remaining(deadline));
 	mproc_lock_release(l);
 	return rc;
@@ -188,21 +203,49 @@ int mproc_conn_send_bytes(struct mproc_conn *c, const void *buf, size_t offset, 
 	return mproc_conn_send(c, buf ? (const uint8_t *)buf + offset : NULL, size, timeout_ns);
 }
 
+int mproc_conn_send_burst(struct mproc_conn *c, const struct iovec *msgs, unsigned n,
+			  int64_t timeout_ns)
+{
+	struct mproc_lock *l;
+	int64_t deadline;
+	if (!c || !msgs || n == 0)
+		return -EINVAL;
+	int rc = end_lock(c, true, timeout_ns, &deadline, &l);
+	if (rc < 0)
+		return rc;
+	rc = mproc_ring_send_burst(&c->out, msgs, n, remaining(deadline));
+	mproc_lock_release(l);
+	return rc;
+}
+
 ssize_t mproc_conn_recv(struct mproc_conn *c, void *buf, size_t cap, size_t *need,
 			int64_t timeout_ns)
 {
+	struct mproc_lock *l;
+	int64_t deadline;
 	if (!c || (!buf && cap))
 		return -EINVAL;
-	if (c->closed || !c->readable)
-		return -EBADF;
-	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	struct mproc_lock *l = &c->pipe->read_lock[c->end];
-	int rc = side_lock(l, deadline);
+	int rc = end_lock(c, false, timeout_ns, &deadline, &l);
 	if (rc < 0)
 		return rc;
 	ssize_t n = mproc_ring_recv(&c->in, buf, cap, need, remaining(deadline));
 	mproc_lock_release(l);
 	return n;
+}
+
+int mproc_conn_recv_burst(struct mproc_conn *c, const struct iovec *bufs, unsigned n,
+			  size_t *lens, int64_t timeout_ns)
+{
+	struct mproc_lock *l;
+	int64_t deadline;
+	if (!c || !bufs || n == 0)
+		return -EINVAL;
+	int rc = end_lock(c, false, timeout_ns, &deadline, &l);
+	if (rc < 0)
+		return rc;
+	rc = mproc_ring_recv_burst(&c->in, bufs, n, lens, remaining(deadline));
+	mproc_lock_release(l);
+	return rc;
 }
 
 ssize_t mproc_conn_recv_bytes_into(struct mproc_conn *c, void *buf, size_t cap, size_t offset,
@@ -226,11 +269,9 @@ int mproc_conn_poll(struct mproc_conn *c, int64_t timeout_ns)
 {
 	if (!c)
 		return -EINVAL;
-	if (c->closed || !c->readable)
-		return -EBADF;
-	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	struct mproc_lock *l = &c->pipe->read_lock[c->end];
-	int rc = side_lock(l, deadline);
+	struct mproc_lock *l;
+	int64_t deadline;
+	int rc = end_lock(c, false, timeout_ns, &deadline, &l);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		return 0;
 	if (rc < 0)

@@ -4,8 +4,9 @@
  * on EOF, several consumers on one end, recv_bytes_into with a 10-byte
  * buffer (BufferTooShort), poll, duplex both ways, one-way pipes refusing
  * the wrong direction, closing, a reader killed inside recv, a writer
- * killed between publishing a record and storing tail, and writers killed
- * at random while they send.
+ * killed between publishing a record and storing tail, writers killed at
+ * random while they send, and bursts (send_burst/recv_burst) between
+ * several writers and readers.
  */
 #include "harness.h"
 
@@ -380,6 +381,121 @@ static void test_writers_killed_at_random(void)
 	T_ASSERT(S->got > 0);
 }
 
+/*
+ * Bursts through a Pipe: three writer processes share one end and send
+ * in bursts of 1-16 messages of 16-200 bytes, two readers share the other
+ * and receive in bursts; every message arrives once, intact, and each
+ * reader sees each writer's messages in order.  Then the calls' errors.
+ */
+#define BW_WRITERS 3
+#define BW_EACH 20000
+struct bursts {
+	uint8_t seen[BW_WRITERS][BW_EACH];
+	uint32_t dup, bad, order, got;
+};
+static struct bursts *BW;
+
+static int burst_writer(void *arg)
+{
+	uint32_t w = *(uint32_t *)arg, seed = 99 + w;
+	static uint32_t store[16][52];
+	struct iovec iov[16];
+	for (uint32_t seq = 0; seq < BW_EACH;) {
+		unsigned k = 1 + rand_r(&seed) % 16, i;
+		for (i = 0; i < k && seq + i < BW_EACH; i++) {
+			uint32_t words = 4 + rand_r(&seed) % 47, *m = store[i];
+			m[0] = w, m[1] = seq + i, m[2] = words;
+			for (uint32_t j = 3; j < words; j++)
+				m[j] = m[1] * 31 + j;
+			iov[i] = (struct iovec){m, words * 4};
+		}
+		int rc = mproc_conn_send_burst(&R, iov, i, MPROC_FOREVER);
+		if (rc < 1 || rc > (int)i)
+			return 2;
+		seq += (uint32_t)rc;
+	}
+	return 0;
+}
+
+static int burst_reader(void *arg)
+{
+	static uint32_t bufs[16][64];
+	struct iovec iov[16];
+	size_t lens[16];
+	uint32_t last[BW_WRITERS] = {0}, any[BW_WRITERS] = {0}, seed = 7 + *(uint32_t *)arg;
+	for (;;) {
+		unsigned n = 1 + rand_r(&seed) % 16;
+		for (unsigned i = 0; i < n; i++)
+			iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
+		int k = mproc_conn_recv_burst(&L, iov, n, lens, MPROC_FOREVER);
+		if (k == -EPIPE)
+			return 0;
+		if (k < 1 || k > (int)n)
+			return 2;
+		for (int i = 0; i < k; i++) {
+			uint32_t *m = bufs[i], w = m[0], seq = m[1], ok = lens[i] >= 12 && w < BW_WRITERS &&
+				seq < BW_EACH && m[2] * 4 == lens[i];
+			for (uint32_t j = 3; ok && j < m[2]; j++)
+				ok = m[j] == seq * 31 + j;
+			if (!ok) {
+				__atomic_fetch_add(&BW->bad, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+			if (any[w] && seq <= last[w])
+				__atomic_fetch_add(&BW->order, 1, __ATOMIC_RELAXED);
+			any[w] = 1, last[w] = seq;
+			if (__atomic_exchange_n(&BW->seen[w][seq], 1, __ATOMIC_RELAXED))
+				__atomic_fetch_add(&BW->dup, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&BW->got, 1, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static void test_bursts(void)
+{
+	new_pipe(4096, 0, &L, &R);
+	BW = t_shared(sizeof *BW);
+	uint32_t ids[BW_WRITERS] = {0, 1, 2};
+	pid_t w[BW_WRITERS], r[2];
+	for (int i = 0; i < 2; i++)
+		r[i] = t_fork(burst_reader, &ids[i], 60);
+	for (int i = 0; i < BW_WRITERS; i++)
+		w[i] = t_fork(burst_writer, &ids[i], 60);
+	for (int i = 0; i < BW_WRITERS; i++)
+		T_EQ(t_join(w[i]), 0);
+	T_OK(mproc_conn_close(&R));
+	for (int i = 0; i < 2; i++)
+		T_EQ(t_join(r[i]), 0);
+	T_EQ(BW->bad, 0);
+	T_EQ(BW->dup, 0);
+	T_EQ(BW->order, 0);
+	T_EQ(BW->got, BW_WRITERS * BW_EACH);
+
+	/* errors */
+	struct mproc_conn a, b;
+	new_pipe(1024, 0, &a, &b);
+	char big[100] = {1}, small[10];
+	struct iovec m = {big, sizeof big}, in = {small, sizeof small};
+	size_t lens[1] = {0};
+	T_EQ(mproc_conn_send_burst(NULL, &m, 1, 0), -EINVAL);
+	T_EQ(mproc_conn_send_burst(&a, NULL, 1, 0), -EINVAL);
+	T_EQ(mproc_conn_send_burst(&a, &m, 0, 0), -EINVAL);
+	T_EQ(mproc_conn_recv_burst(&b, &in, 0, lens, 0), -EINVAL);
+	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EAGAIN);
+	T_EQ(mproc_conn_send_burst(&a, &m, 1, 0), 1);
+	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EMSGSIZE);	/* BufferTooShort */
+	T_EQ(lens[0], sizeof big);
+	in = (struct iovec){big, sizeof big};
+	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), 1);
+	T_OK(mproc_conn_close(&a));
+	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EPIPE);	/* EOF */
+	T_EQ(mproc_conn_send_burst(&b, &m, 1, 0), -EPIPE);		/* peer closed */
+	T_EQ(mproc_conn_send_burst(&a, &m, 1, 0), -EBADF);		/* our end closed */
+	new_pipe(1024, MPROC_PIPE_SIMPLEX, &a, &b);
+	T_EQ(mproc_conn_send_burst(&a, &m, 1, 0), -EBADF);	/* end 0 only receives */
+	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EBADF);	/* end 1 only sends */
+}
+
 /* An event loop's consumer: poll() on the end's descriptor, then receive
  * until -EAGAIN, which re-arms it. */
 static int poll_consumer(void *arg)
@@ -524,6 +640,7 @@ int main(void)
 	T_RUN(test_reader_killed);
 	T_RUN(test_writer_killed_mid_publish);
 	T_RUN(test_writers_killed_at_random);
+	T_RUN(test_bursts);
 	T_RUN(test_duplex_and_poll);
 	T_RUN(test_fileno_poll);
 	T_RUN(test_poll_while_receiving);

@@ -65,6 +65,16 @@ int mproc_pipe_open(struct mproc_region *r, const char *name, uint64_t capacity,
 int mproc_conn_send(struct mproc_conn *c, const void *buf, size_t len, int64_t timeout_ns);
 int mproc_conn_send_bytes(struct mproc_conn *c, const void *buf, size_t offset, size_t size,
 			  int64_t timeout_ns);
+/* Bursts (as mproc_ring_send_burst / mproc_ring_recv_burst, under the
+ * side's lock once for all): send as many of msgs[0..n) as fit, in order,
+ * and return the count, or send's error for msgs[0]; receive up to n
+ * messages into bufs (lens[i]: their lengths; may be NULL) and return the
+ * count, or recv's error for the first (-EMSGSIZE: lens[0] gets its
+ * length).  Only the first message waits, up to timeout_ns. */
+int mproc_conn_send_burst(struct mproc_conn *c, const struct iovec *msgs, unsigned n,
+			  int64_t timeout_ns);
+int mproc_conn_recv_burst(struct mproc_conn *c, const struct iovec *bufs, unsigned n,
+			  size_t *lens, int64_t timeout_ns);
 /* recv / recv_bytes: the length; -EMSGSIZE when cap is too short (the
  * message stays; *need gets its length: BufferTooShort); -EPIPE after the
  * peer closed and everything was read (EOFError); -EBADF; -EAGAIN/-ETIMEDOUT. */
