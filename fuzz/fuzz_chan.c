@@ -23,7 +23,9 @@
  * then up to MAX_OPS operations, each an opcode
  * byte (% NOPS) and its argument bytes; reads past the end yield 0.
  * Operations: honest calls on each object, always with timeout 0 (nothing
- * blocks), port/handle re-validation, re-initialisation, and hostile writes
+ * blocks; the ring's and the pipe's bursts included, checked against what
+ * single calls would do), port/handle re-validation, re-initialisation,
+ * and hostile writes
  * (raw bytes at an offset, a named field with a boundary or relative value,
  * or a geometry rewrite with a correctly recomputed check word).
  *
@@ -44,10 +46,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /*
  * Runtime bugs found by this target and not yet fixed are steered around so
@@ -456,6 +460,135 @@ static void op_ring_recv(struct in *in)
 	free(b);
 }
 
+/* ---- bursts (ring and pipe): as many single sends or receives would ---- */
+
+#define BURST_N 8
+
+struct burst {
+	unsigned n;
+	struct iovec iov[BURST_N];
+	uint32_t seq[BURST_N];
+	size_t lens[BURST_N];
+};
+
+/* n messages of picked lengths (all one length, half the time: runs of
+ * equal headers), filled with fresh sequence numbers. */
+static void burst_make_send(struct in *in, struct burst *b, uint64_t max)
+{
+	b->n = 1 + take8(in) % BURST_N;
+	size_t same = take8(in) & 1 ? pick_len(in, max) : SIZE_MAX;
+	for (unsigned i = 0; i < b->n; i++) {
+		size_t len = same != SIZE_MAX ? same : pick_len(in, max);
+		uint8_t *m = malloc(len ? len : 1);
+		FUZZ_CHECK(m != NULL);
+		b->seq[i] = ++g_seq;
+		fill(m, b->seq[i], len);
+		b->iov[i] = (struct iovec){m, len};
+	}
+}
+
+static void burst_make_recv(struct in *in, struct burst *b)
+{
+	b->n = 1 + take8(in) % BURST_N;
+	for (unsigned i = 0; i < b->n; i++) {
+		size_t cap = pick_cap(in);
+		b->iov[i] = (struct iovec){malloc(cap ? cap : 1), cap};
+		FUZZ_CHECK(b->iov[i].iov_base != NULL);
+		b->lens[i] = 0;
+	}
+}
+
+static void burst_free(struct burst *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		free(b->iov[i].iov_base);
+}
+
+/* A send burst's result against the model m (pushing what it took). */
+static void burst_send_check(struct mring *m, const struct burst *b, int rc)
+{
+	unsigned k = 0;
+	int64_t first = 0;
+	for (; k < b->n; k++) {
+		int64_t want = ring_expect_send(m, b->iov[k].iov_len);
+		if (want < 0) {
+			first = want;
+			break;
+		}
+		mring_push(m, (uint64_t)want, (uint32_t)b->iov[k].iov_len, b->seq[k]);
+	}
+	FUZZ_CHECK(k ? rc == (int)k : rc == first);
+}
+
+/* A receive burst's result against the model m (popping what it took):
+ * what single receives into the same buffers would have taken, stopping at
+ * the first that does not fit; with none, the first one's result. */
+static void burst_recv_check(struct mring *m, const struct burst *b, int rc, int64_t rc_empty)
+{
+	unsigned k = 0;
+	while (k < b->n && k < m->count &&
+	       m->fifo[(m->first + k) % FIFO_MAX].len <= b->iov[k].iov_len)
+		k++;
+	if (k == 0) {
+		if (!m->count) {
+			FUZZ_CHECK(rc == rc_empty);
+		} else {
+			FUZZ_CHECK(rc == -EMSGSIZE && b->lens[0] == mring_front(m).len);
+		}
+		return;
+	}
+	FUZZ_CHECK(rc == (int)k);
+	for (unsigned i = 0; i < k; i++) {
+		struct msg f = mring_front(m);
+		FUZZ_CHECK(b->lens[i] == f.len && same(b->iov[i].iov_base, f.seq, f.len));
+		mring_pop(m);
+	}
+}
+
+/* A dirty ring's receive burst: within the buffers and the port's bounds. */
+static void burst_recv_dirty(const struct burst *b, int rc, uint64_t port_max, uint64_t errs)
+{
+	if (rc == -EMSGSIZE)
+		FUZZ_CHECK(b->lens[0] > b->iov[0].iov_len && b->lens[0] <= port_max);
+	if (rc < 0) {
+		FUZZ_CHECK(err_ok(rc, errs));
+		return;
+	}
+	FUZZ_CHECK(rc >= 1 && (unsigned)rc <= b->n);
+	for (int i = 0; i < rc; i++) {
+		FUZZ_CHECK(b->lens[i] <= b->iov[i].iov_len && b->lens[i] <= port_max);
+		touch(b->iov[i].iov_base, b->lens[i]);
+	}
+}
+
+static void op_ring_send_burst(struct in *in)
+{
+	ring_prod_idle();
+	struct burst b;
+	burst_make_send(in, &b, mproc_ring_max_msg(&rprod));
+	int rc = mproc_ring_send_burst(&rprod, b.iov, b.n, 0);
+	if (ring_dirty)
+		FUZZ_CHECK((rc >= 1 && (unsigned)rc <= b.n) ||
+			   err_ok(rc, E(EMSGSIZE) | E(EPIPE) | E(EAGAIN) | E(EBADMSG)));
+	else
+		burst_send_check(&mr, &b, rc);
+	burst_free(&b);
+}
+
+static void op_ring_recv_burst(struct in *in)
+{
+	ring_cons_idle();
+	struct burst b;
+	burst_make_recv(in, &b);
+	int rc = mproc_ring_recv_burst(&rcons, b.iov, b.n, b.lens, 0);
+	if (ring_dirty)
+		burst_recv_dirty(&b, rc, mproc_ring_max_msg(&rcons),
+				 E(EMSGSIZE) | E(EAGAIN) | E(EPIPE) | E(EBADMSG));
+	else
+		burst_recv_check(&mr, &b, rc, mr.closed_w ? -EPIPE : -EAGAIN);
+	burst_free(&b);
+}
+
 static void op_ring_reserve(struct in *in)
 {
 	ring_prod_idle();
@@ -678,6 +811,42 @@ static void op_pipe_recv(struct in *in, int into)
 			   m && m->closed_w ? -EPIPE : -EAGAIN);
 	}
 	free(b);
+}
+
+static void op_pipe_send_burst(struct in *in)
+{
+	int e = take8(in) & 1;
+	struct mproc_conn *c = &ends[e];
+	struct burst b;
+	burst_make_send(in, &b, max_msg(mp[0].cap));
+	int rc = mproc_conn_send_burst(c, b.iov, b.n, 0);
+	struct mring *m = pipe_out(e);
+	if (pipe_dirty)
+		FUZZ_CHECK((rc >= 1 && (unsigned)rc <= b.n) ||
+			   err_ok(rc, E(EMSGSIZE) | E(EPIPE) | E(EBADF) | PIPE_DIRTY_ERRS));
+	else if (c->closed || !m)
+		FUZZ_CHECK(rc == -EBADF);
+	else
+		burst_send_check(m, &b, rc);
+	burst_free(&b);
+}
+
+static void op_pipe_recv_burst(struct in *in)
+{
+	int e = take8(in) & 1;
+	struct mproc_conn *c = &ends[e];
+	struct burst b;
+	burst_make_recv(in, &b);
+	int rc = mproc_conn_recv_burst(c, b.iov, b.n, b.lens, 0);
+	struct mring *m = pipe_in(e);
+	if (c->closed || !c->readable)
+		FUZZ_CHECK(rc == -EBADF);
+	else if (pipe_dirty)
+		burst_recv_dirty(&b, rc, max_msg(c->in.capacity),
+				 E(EMSGSIZE) | E(EPIPE) | PIPE_DIRTY_ERRS);
+	else
+		burst_recv_check(m, &b, rc, m->closed_w ? -EPIPE : -EAGAIN);
+	burst_free(&b);
 }
 
 static void op_pipe_poll(struct in *in)
@@ -1172,8 +1341,9 @@ static void init_once(void)
 
 enum {
 	OP_R_SEND, OP_R_RECV, OP_R_RESERVE, OP_R_COMMIT, OP_R_PEEK, OP_R_POLL, OP_R_CLOSE,
-	OP_R_PORTS, OP_R_REINIT,
+	OP_R_PORTS, OP_R_REINIT, OP_R_SEND_BURST, OP_R_RECV_BURST,
 	OP_P_SEND, OP_P_RECV, OP_P_RECV_INTO, OP_P_POLL, OP_P_CLOSE, OP_P_ENDS, OP_P_REINIT,
+	OP_P_SEND_BURST, OP_P_RECV_BURST,
 	OP_Q_PUT, OP_Q_GET, OP_Q_SIZE, OP_Q_CLOSE, OP_Q_REOPEN, OP_Q_REINIT,
 	OP_H_RAW, OP_H_FIELD, OP_H_RECHECK,
 	NOPS
@@ -1222,6 +1392,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_R_CLOSE: op_ring_close(&in); break;
 		case OP_R_PORTS: op_ring_ports(&in); break;
 		case OP_R_REINIT: ring_reinit(); break;
+		case OP_R_SEND_BURST: op_ring_send_burst(&in); break;
+		case OP_R_RECV_BURST: op_ring_recv_burst(&in); break;
 		case OP_P_SEND: op_pipe_send(&in); break;
 		case OP_P_RECV: op_pipe_recv(&in, 0); break;
 		case OP_P_RECV_INTO: op_pipe_recv(&in, 1); break;
@@ -1229,6 +1401,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_P_CLOSE: op_pipe_close(&in); break;
 		case OP_P_ENDS: op_pipe_ends(); break;
 		case OP_P_REINIT: pipe_reinit(); break;
+		case OP_P_SEND_BURST: op_pipe_send_burst(&in); break;
+		case OP_P_RECV_BURST: op_pipe_recv_burst(&in); break;
 		case OP_Q_PUT: op_queue_put(&in); break;
 		case OP_Q_GET: op_queue_get(&in); break;
 		case OP_Q_SIZE: op_queue_size(); break;

@@ -737,7 +737,10 @@ static int prod_burst_fixed(struct mproc_rport *p, const struct iovec *msgs, uns
 
 static int prod_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned n)
 {
-	if (__atomic_load_n(&p->ring->closed, __ATOMIC_RELAXED))
+	/* The flags prod_place looks at, no more: bits it ignores (a hostile
+	 * word) must not stop the burst while prod_place finds room, or
+	 * mproc_ring_send_burst would go round for good. */
+	if (closed_flags(p) & (MPROC_RING_CLOSED_READ | MPROC_RING_CLOSED_WRITE))
 		return 0;	/* prod_place says -EPIPE */
 	return p->slot ? prod_burst_fixed(p, msgs, n) : prod_burst_var(p, msgs, n);
 }
@@ -757,10 +760,11 @@ int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsig
 		return k;
 	/* Wait (and count the wait) as a send of msgs[0] would, then take
 	 * whatever fits by then.  prod_place finds room by the same rule as
-	 * the burst, so this loops only when a close came in between (the
-	 * next prod_place says -EPIPE). */
+	 * the burst, so this goes round again only when a close came in
+	 * between (the next prod_place says -EPIPE); a second time, the ring
+	 * is not what either rule expects (hostile). */
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
-	for (;;) {
+	for (int round = 0; round < 2; round++) {
 		uint64_t from, at;
 		int rc = prod_place(p, msgs[0].iov_len, deadline, &from, &at);
 		if (rc < 0)
@@ -768,6 +772,7 @@ int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsig
 		if ((k = prod_burst(p, msgs, n)) != 0)
 			return k;
 	}
+	return -EBADMSG;
 }
 
 /* ---- consumer ---- */

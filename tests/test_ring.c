@@ -1167,6 +1167,42 @@ static void burst_hostile(unsigned fixed)
 	munmap(map, 3 * 4096);
 }
 
+/*
+ * A closed word with bits that are no flag (hostile): a send burst that
+ * found no room by the burst's rule but room by a send's went round for
+ * good (fuzz-chan found it).  Unknown bits are ignored as a send ignores
+ * them; the real flags still end the stream.  In a child with an alarm, so
+ * that the old hang fails fast.
+ */
+static int closed_word_child(void *arg)
+{
+	alarm(10);
+	for (unsigned fixed = 0; fixed <= 16; fixed += 16) {
+		size_t size;
+		struct mproc_ring *r = fixed ? new_fixed(1024, fixed, &size) : t_new_ring(1024, &size);
+		struct mproc_rport p;
+		if (mproc_ring_port(&p, r, size) < 0)
+			return 2;
+		uint8_t a[16] = {7}, o[16];
+		struct iovec m[2] = {{a, 16}, {a, 16}}, in[2] = {{o, 16}, {o, 16}};
+		r->closed = 4;	/* no flag */
+		if (mproc_ring_send_burst(&p, m, 2, 0) != 2 || mproc_ring_send(&p, a, 16, 0) != 0)
+			return 3;
+		if (mproc_ring_recv_burst(&p, in, 2, NULL, 0) != 2)
+			return 4;
+		r->closed = 4 | MPROC_RING_CLOSED_READ;
+		if (mproc_ring_send_burst(&p, m, 2, 0) != -EPIPE ||
+		    mproc_ring_send_burst(&p, m, 2, MPROC_NS_PER_MS) != -EPIPE)
+			return 5;
+	}
+	return 0;
+}
+
+static void test_burst_closed_word(void)
+{
+	T_EQ(t_join(t_fork(closed_word_child, NULL, 20)), 0);
+}
+
 static void test_burst_hostile(void)
 {
 	burst_hostile(0);
@@ -1195,5 +1231,6 @@ int main(void)
 	T_RUN(test_burst_death_states);
 	T_RUN(test_burst_kill);
 	T_RUN(test_burst_hostile);
+	T_RUN(test_burst_closed_word);
 	return 0;
 }
