@@ -193,8 +193,8 @@ static uint32_t span_for(size_t len)
 
 /*
  * A put or reserve of len: 0 with the data record pushed (state st), or
- * the error.  wait: dead readers of last lap are reclaimed, a live holder
- * gives -ETIMEDOUT.
+ * the error.  Dead readers of last lap are reclaimed (also by a try: it
+ * judges at once); wait: a live holder gives -ETIMEDOUT.
  */
 static int model_put(size_t len, uint8_t st, uint32_t seq, int wait, uint64_t *at)
 {
@@ -207,7 +207,7 @@ static int model_put(size_t len, uint8_t st, uint32_t seq, int wait, uint64_t *a
 	uint32_t pad = idx + span > nslots ? nslots - idx : 0;
 	for (uint32_t i = 0; i < pad + span; i++) {
 		struct mrec *b = blocker(mtail + i);
-		if (b && wait && b->state == S_DEADR) {
+		if (b && b->state == S_DEADR) {	/* a try too judges at once */
 			dropped[ndropped++] = *b;
 			rec_drop(b);
 			i--;	/* look at the same slot again */
@@ -226,8 +226,9 @@ static int model_put(size_t len, uint8_t st, uint32_t seq, int wait, uint64_t *a
 
 /*
  * A get or peek with buffer cap: the record's length (*out is set), or
- * the error.  Pads on the way are handed back, as the runtime does; wait:
- * dead writers are skipped, a live one gives -ETIMEDOUT.
+ * the error.  Pads on the way are handed back, as the runtime does, and
+ * dead writers are skipped (also by a try); wait: a live one gives
+ * -ETIMEDOUT.
  */
 static int64_t model_get(size_t cap, int wait, struct mrec **out)
 {
@@ -238,7 +239,8 @@ static int64_t model_get(size_t cap, int wait, struct mrec **out)
 			FUZZ_CHECK(mhead == mtail);
 			return mclosed ? -EPIPE : wait ? -ETIMEDOUT : -EAGAIN;
 		}
-		if (r->state == S_RESERVED || (r->state == S_DEADW && !wait))
+		/* A dead writer names itself: a try too judges it at once. */
+		if (r->state == S_RESERVED)
 			return wait ? -ETIMEDOUT : -EAGAIN;
 		if (r->state == S_DEADW || r->pad) {
 			if (r->state == S_DEADW)

@@ -558,6 +558,7 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 	int64_t deadline = timeout_ns == 0 || timeout_ns == MPROC_FOREVER ? timeout_ns
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
+	uint64_t tried = NOWHERE;
 	bool waited = false;
 	for (;;) {
 		uint64_t blocked;
@@ -567,6 +568,15 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 		if (rc == -EAGAIN && !waited) {
 			waited = true;	/* counted once per call */
 			MPI_COUNT(&h->m->stat[1].contended);
+		}
+		if (rc == -EAGAIN && deadline == 0 && blocked != NOWHERE && blocked != tried) {
+			/* A try looks at once at what holds the slot (a dead
+			 * reader's record, a SKIP left behind), at each slot it
+			 * is stopped at: asking is always safe, and it has no
+			 * time to let pass. */
+			tried = blocked;
+			prod_recover(h, blocked, self);
+			continue;
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			return rc;
@@ -847,7 +857,7 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
 	struct mpi_judge by_name = MPI_JUDGE_INIT;
-	uint64_t judge = NOWHERE;
+	uint64_t judge = NOWHERE, tried = NOWHERE;
 	bool rearmed = false, waited = false;
 	for (;;) {
 		uint64_t stuck;
@@ -866,8 +876,15 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 			waited = true;	/* counted once per call */
 			MPI_COUNT(&h->m->stat[0].contended);
 		}
-		if (deadline == 0)
-			return -EAGAIN;
+		if (deadline == 0) {
+			/* A try has no time to let pass: it judges a named
+			 * writer at once, each one it meets (a nameless
+			 * reservation needs a blocking call's poll period). */
+			if (stuck == NOWHERE || !named || stuck == tried)
+				return -EAGAIN;
+			tried = judge = stuck;
+			continue;
+		}
 		int64_t now = mproc_now_ns();
 		if (deadline != MPROC_FOREVER && now >= deadline)
 			return -ETIMEDOUT;

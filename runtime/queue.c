@@ -345,23 +345,30 @@ static int put_claim(struct mproc_queue *h, uint32_t self, bool check_dead, uint
 		/* The slot still holds last lap's item: full, unless its reader
 		 * died reading it. */
 		if (check_dead && mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)(pos - h->nslots + 1) &&
-		    mpi_claimer_gone(mpi_cw_owner(w)))
+		    mpi_claimer_gone(mpi_cw_owner(w))) {
 			reclaim_read(h, s, pos - h->nslots, w, self);
+			continue;	/* the slot is free now: take it */
+		}
 		return -EAGAIN;
 	}
 	return -EAGAIN;
 }
 
+/* Whether the slot at tail is claimed: last lap's reader is still reading
+ * it.  A hint (relaxed): it only chooses when to judge. */
+static bool put_blocked_by_claim(const struct mproc_queue *h)
+{
+	uint64_t at = __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED);
+	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);
+	return mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)(at - h->nslots + 1);
+}
+
 /* A put that found the queue full waits for a get (q_park). */
 static int put_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
-	uint64_t at = __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED);
-	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);	/* a hint: how long to sleep */
-	MPI_PROBE2(queue_wait_full, h->q, at);
-	/* Claimed: last lap's reader is still reading the slot. */
-	bool claimed = mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)(at - h->nslots + 1);
+	MPI_PROBE2(queue_wait_full, h->q, __atomic_load_n(&h->q->tail, __ATOMIC_RELAXED));
 	return q_park(h, &h->q->nprod_wait, &h->q->not_full, prod_ready, deadline,
-		      &h->q->stat[1], j, claimed);
+		      &h->q->stat[1], j, put_blocked_by_claim(h));
 }
 
 static int put_fill(struct mproc_queue *h, struct mpi_qslot *s, const void *buf, size_t len,
@@ -406,6 +413,10 @@ int mproc_queue_put(struct mproc_queue *h, const void *buf, size_t len, int64_t 
 		if (rc == -EAGAIN && !waited) {
 			waited = true;	/* counted once per call */
 			MPI_COUNT(&h->q->stat[1].contended);
+		}
+		if (rc == -EAGAIN && deadline == 0 && !check_dead && put_blocked_by_claim(h)) {
+			check_dead = true;	/* a try judges at once (see get) */
+			continue;
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;
@@ -503,8 +514,10 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 		if (__atomic_load_n(&h->q->head, __ATOMIC_ACQUIRE) != pos)
 			continue;	/* stale view */
 		if (mpi_cw_busy(w)) {	/* being written */
-			if (check_dead && mpi_claimer_gone(mpi_cw_owner(w)))
+			if (check_dead && mpi_claimer_gone(mpi_cw_owner(w))) {
 				skip_dead(h, s, pos, w);
+				continue;	/* step over it to what follows */
+			}
 			return -EAGAIN;
 		}
 		/* Empty.  Closed and nothing in flight (tail == head): the end. */
@@ -515,16 +528,21 @@ static int get_claim(struct mproc_queue *h, uint32_t self, size_t cap, size_t *n
 	return -EAGAIN;
 }
 
+/* Whether the slot at head is claimed: a producer is writing it.  A hint
+ * (relaxed), as put_blocked_by_claim. */
+static bool get_blocked_by_claim(const struct mproc_queue *h)
+{
+	uint64_t at = __atomic_load_n(&h->q->head, __ATOMIC_RELAXED);
+	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);
+	return mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)at;
+}
+
 /* A get that found the queue empty waits for a put (q_park). */
 static int get_park(struct mproc_queue *h, int64_t deadline, struct mpi_judge *j)
 {
-	uint64_t at = __atomic_load_n(&h->q->head, __ATOMIC_RELAXED);
-	uint64_t w = MPI_LOAD(&slot_at(h, at)->word);	/* a hint: how long to sleep */
-	MPI_PROBE2(queue_wait_empty, h->q, at);
-	/* Claimed: a producer is writing the slot. */
-	bool claimed = mpi_cw_busy(w) && mpi_cw_seq(w) == (uint32_t)at;
+	MPI_PROBE2(queue_wait_empty, h->q, __atomic_load_n(&h->q->head, __ATOMIC_RELAXED));
 	return q_park(h, &h->q->ncons_wait, &h->q->not_empty, cons_ready, deadline,
-		      &h->q->stat[0], j, claimed);
+		      &h->q->stat[0], j, get_blocked_by_claim(h));
 }
 
 static ssize_t get_copy(struct mproc_queue *h, struct mpi_qslot *s, void *buf, size_t cap)
@@ -576,6 +594,14 @@ ssize_t mproc_queue_get(struct mproc_queue *h, void *buf, size_t cap, size_t *ne
 		if (rc == -EAGAIN && !waited) {
 			waited = true;	/* counted once per call */
 			MPI_COUNT(&h->q->stat[0].contended);
+		}
+		if (rc == -EAGAIN && deadline == 0 && !check_dead && get_blocked_by_claim(h)) {
+			/* A try has no time to let pass: it judges the claimer
+			 * at once, as a Lock's try-acquire does, or an event
+			 * loop's gets behind a dead producer would fail for
+			 * good. */
+			check_dead = true;
+			continue;
 		}
 		if (rc != -EAGAIN || deadline == 0)
 			break;

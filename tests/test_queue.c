@@ -459,12 +459,11 @@ static void test_dead_reader_before_head(void)
 						   (size_t)(hd % mq->nslots) * mq->slot_size);
 	/* Item 0 claimed by the dead reader, head not yet past it. */
 	s->word = mpi_cw(hd + 1, *dead, true);
-	/* The put waits a poll period, hands item 0's slot back, and must
-	 * take head past it: otherwise every later get would find the next
-	 * lap at head and wait forever. */
+	/* The put (a try: it judges the reader at once) hands item 0's slot
+	 * back, and must take head past it: otherwise every later get would
+	 * find the next lap at head and wait forever. */
 	uint32_t v = 4;
-	T_EQ(mproc_queue_put(q, &v, sizeof v, 0), -EAGAIN);
-	T_OK(mproc_queue_put(q, &v, sizeof v, 5 * MPROC_NS_PER_SEC));
+	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
 	for (uint32_t i = 1; i <= 4; i++) {
 		T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, MPROC_NS_PER_SEC), sizeof v);
 		T_EQ(v, i);
@@ -557,6 +556,36 @@ static void test_dead_writer_while_woken(void)
 	T_EQ(t_join(pid), 0);
 	mproc_queue_free(q);
 	munmap(t, sizeof *t);
+	munmap(dead, sizeof *dead);
+}
+
+/*
+ * A try (timeout 0) behind a dead producer's claim judges it at once and
+ * steps over it: an event loop that only ever tries (its descriptor
+ * polled readable by the puts behind the claim) would otherwise get
+ * -EAGAIN for good.  The same for a try-put behind a dead reader's claim
+ * (test_dead_reader_before_head).
+ */
+static void test_dead_writer_try_get(void)
+{
+	uint32_t *dead = t_shared(sizeof *dead);
+	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
+	struct mproc_queue *q = open_q("dw-try", 8, 0);
+	struct mpi_queue *mq;
+	struct mpi_qslot *s = qslot_of("dw-try", 0, &mq);
+	s->word = mpi_cw(0, *dead, true);	/* claimed at 0 */
+	mq->tail = 1;
+	int fd = mproc_queue_fd(q);
+	T_ASSERT(fd >= 0);
+	uint32_t v = 42;
+	T_OK(mproc_queue_put(q, &v, sizeof v, 0));	/* at 1, behind the claim */
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	T_EQ(poll(&pfd, 1, 1000), 1);
+	v = 0;
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), sizeof v);
+	T_EQ(v, 42);
+	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), -EAGAIN);
+	mproc_queue_free(q);
 	munmap(dead, sizeof *dead);
 }
 
@@ -752,6 +781,7 @@ int main(void)
 	T_RUN(test_dead_reader_before_head);
 	T_RUN(test_dead_writer_before_tail);
 	T_RUN(test_dead_writer_while_woken);
+	T_RUN(test_dead_writer_try_get);
 	T_RUN(test_dead_reader_then_close);
 	T_RUN(test_skip_freed_wakes_producer);
 	T_RUN(test_simple_queue);
