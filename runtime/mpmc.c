@@ -559,6 +559,7 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 									   : mproc_deadline(timeout_ns);
 	struct stuck st = {NOWHERE, 0};
 	uint64_t tried = NOWHERE;
+	uint32_t tries = 0;
 	bool waited = false;
 	for (;;) {
 		uint64_t blocked;
@@ -569,7 +570,8 @@ static int prod_wait_claim(struct mproc_mpmc *h, uint32_t self, uint32_t span, i
 			waited = true;	/* counted once per call */
 			MPI_COUNT(&h->m->stat[1].contended);
 		}
-		if (rc == -EAGAIN && deadline == 0 && blocked != NOWHERE && blocked != tried) {
+		if (rc == -EAGAIN && deadline == 0 && blocked != NOWHERE && blocked != tried &&
+		    ++tries <= h->nslots) {	/* bounded: a hostile tail may jump */
 			/* A try looks at once at what holds the slot (a dead
 			 * reader's record, a SKIP left behind), at each slot it
 			 * is stopped at: asking is always safe, and it has no
@@ -858,6 +860,7 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 	struct stuck st = {NOWHERE, 0};
 	struct mpi_judge by_name = MPI_JUDGE_INIT;
 	uint64_t judge = NOWHERE, tried = NOWHERE;
+	uint32_t tries = 0;
 	bool rearmed = false, waited = false;
 	for (;;) {
 		uint64_t stuck;
@@ -880,8 +883,8 @@ static int cons_wait_claim(struct mproc_mpmc *h, uint32_t self, size_t cap, size
 			/* A try has no time to let pass: it judges a named
 			 * writer at once, each one it meets (a nameless
 			 * reservation needs a blocking call's poll period). */
-			if (stuck == NOWHERE || !named || stuck == tried)
-				return -EAGAIN;
+			if (stuck == NOWHERE || !named || stuck == tried || ++tries > h->nslots)
+				return -EAGAIN;	/* bounded: a hostile head may jump */
 			tried = judge = stuck;
 			continue;
 		}

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <mproc/pipe.h>
+#include <limits.h>
 #include <string.h>
 
 #define PIPE_MAGIC 0x45504950434f524dull	/* "MROCPIPE" */
@@ -208,7 +209,8 @@ int mproc_conn_send_burst(struct mproc_conn *c, const struct iovec *msgs, unsign
 {
 	struct mproc_lock *l;
 	int64_t deadline;
-	if (!c || !msgs || n == 0)
+	/* The ring's checks of its arguments, before we take the lock. */
+	if (!c || !msgs || n == 0 || n > INT_MAX || (!msgs[0].iov_base && msgs[0].iov_len))
 		return -EINVAL;
 	int rc = end_lock(c, true, timeout_ns, &deadline, &l);
 	if (rc < 0)
@@ -238,7 +240,7 @@ int mproc_conn_recv_burst(struct mproc_conn *c, const struct iovec *bufs, unsign
 {
 	struct mproc_lock *l;
 	int64_t deadline;
-	if (!c || !bufs || n == 0)
+	if (!c || !bufs || n == 0 || n > INT_MAX || (!bufs[0].iov_base && bufs[0].iov_len))
 		return -EINVAL;
 	int rc = end_lock(c, false, timeout_ns, &deadline, &l);
 	if (rc < 0)

@@ -481,6 +481,9 @@ static void test_bursts(void)
 	T_EQ(mproc_conn_send_burst(&a, NULL, 1, 0), -EINVAL);
 	T_EQ(mproc_conn_send_burst(&a, &m, 0, 0), -EINVAL);
 	T_EQ(mproc_conn_recv_burst(&b, &in, 0, lens, 0), -EINVAL);
+	struct iovec nul = {NULL, 5};	/* checked before the lock, as send's */
+	T_EQ(mproc_conn_send_burst(&a, &nul, 1, MPROC_NS_PER_SEC), -EINVAL);
+	T_EQ(mproc_conn_recv_burst(&b, &nul, 1, lens, MPROC_NS_PER_SEC), -EINVAL);
 	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EAGAIN);
 	T_EQ(mproc_conn_send_burst(&a, &m, 1, 0), 1);
 	T_EQ(mproc_conn_recv_burst(&b, &in, 1, lens, 0), -EMSGSIZE);	/* BufferTooShort */
