@@ -38,13 +38,13 @@
  * into every slot, the first slot last.
  *
  * Death: a consumer stuck behind WRITING(p, X) asks the registry about X
- * 1 ms after, then at doubling intervals up to a poll period (mpi_judge);
- * if X is gone, SKIP(p), and the rest of X's reservation (unstamped slots
- * below tail) is taken over at once.  A producer stuck a poll period on a
- * slot that last lap's record still holds finds that record's first slot;
- * READING(q, X) with X gone is claimed for ourselves and handed back (X's
- * message is lost with X, as with a consumer killed right after get
- * returned).
+ * 1 ms after, then at doubling intervals up to a poll period (mpi_judge;
+ * a try, timeout 0, at once); if X is gone, SKIP(p), and the rest of X's
+ * reservation (unstamped slots below tail) is taken over at once.  A
+ * producer stuck a poll period (a try at once) on a slot that last lap's
+ * record still holds finds that record's first slot; READING(q, X) with X
+ * gone is claimed for ourselves and handed back (X's message is lost with
+ * X, as with a consumer killed right after get returned).
  *
  * Memory order: the producer's release store of READY pairs with the
  * consumer's acquire CAS (the message and header are visible); the

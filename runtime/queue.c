@@ -17,8 +17,9 @@
  * whoever claims also helps head/tail forward with a CAS.  A claimer that
  * dies leaves its id in the word: a waiter that such a claim blocks asks
  * the registry 1 ms later, then at doubling intervals up to a poll period
- * (mpi_judge, however often it was woken meanwhile), and turns a dead
- * producer's slot into a skip and a dead consumer's slot into a free one.
+ * (mpi_judge, however often it was woken meanwhile; a try, timeout 0, at
+ * once), and turns a dead producer's slot into a skip and a dead
+ * consumer's slot into a free one.
  *
  * Waiting is the ring's protocol: count yourself in, membarrier, re-check,
  * sleep on an event count that the other side bumps only when the count is

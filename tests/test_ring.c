@@ -911,7 +911,7 @@ static void test_burst_runs(void)
 	run_send(&p, mixed, 8, 10);
 	run_expect(&p, big, 8, 8, mixed, 10);
 	/* a run across the end of the data area: 32-byte records from 40
-	 * bytes before the end, so the third meets the pad */
+	 * bytes before the end, so the second goes after an 8-byte pad */
 	uint8_t fill[128];	/* 304 + 5 x 136 = 1024 - 40 */
 	T_EQ(p.ring->head, 304);
 	for (int i = 0; i < 5; i++) {
