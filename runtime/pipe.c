@@ -147,8 +147,15 @@ static int side_lock(struct mproc_lock *l, int64_t deadline)
 	else if (deadline != MPROC_FOREVER && (left = deadline - mproc_now_ns()) <= 0)
 		left = 0;
 	int rc = mproc_lock_acquire(l, left);
-	if (rc == -EOWNERDEAD && (rc = mproc_lock_consistent(l)) == 0)
-		rc = 1;
+	if (rc == -EOWNERDEAD) {
+		if (mproc_lock_consistent(l) == 0)
+			return 1;
+		/* Only a hostile write between the two calls gets here: we
+		 * hold the lock, so let it go (it becomes unusable) rather
+		 * than keep it from everyone. */
+		(void)mproc_lock_release(l);
+		return -ENOTRECOVERABLE;
+	}
 	if (rc == -ETIMEDOUT && deadline == 0)
 		rc = -EAGAIN;
 	return rc;
