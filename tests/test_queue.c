@@ -443,10 +443,19 @@ static int note_id_and_exit(void *arg)
 	return id > 0 ? 0 : 2;
 }
 
+/* An identity nobody holds now: a child's, after it exited. */
+static uint32_t dead_id(void)
+{
+	uint32_t *d = t_shared(sizeof *d);
+	T_EQ(t_join(t_fork(note_id_and_exit, d, 10)), 0);
+	uint32_t id = *d;
+	munmap(d, sizeof *d);
+	return id;
+}
+
 static void test_dead_reader_before_head(void)
 {
-	uint32_t *dead = t_shared(sizeof *dead);
-	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);	/* an id nobody holds now */
+	uint32_t dead = dead_id();
 	struct mproc_queue *q = open_q("dr", 4, 0);
 	for (uint32_t i = 0; i < 4; i++)
 		T_OK(mproc_queue_put(q, &i, sizeof i, 0));
@@ -458,7 +467,7 @@ static void test_dead_reader_before_head(void)
 	struct mpi_qslot *s = (struct mpi_qslot *)((uint8_t *)(mq + 1) +
 						   (size_t)(hd % mq->nslots) * mq->slot_size);
 	/* Item 0 claimed by the dead reader, head not yet past it. */
-	s->word = mpi_cw(hd + 1, *dead, true);
+	s->word = mpi_cw(hd + 1, dead, true);
 	/* The put (a try: it judges the reader at once) hands item 0's slot
 	 * back, and must take head past it: otherwise every later get would
 	 * find the next lap at head and wait forever. */
@@ -470,7 +479,6 @@ static void test_dead_reader_before_head(void)
 	}
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), -EAGAIN);
 	mproc_queue_free(q);
-	munmap(dead, sizeof *dead);
 }
 
 /* The slot of position pos in a queue's shared memory. */
@@ -486,14 +494,20 @@ static struct mpi_qslot *qslot_of(const char *name, uint64_t pos, struct mpi_que
 
 /* A producer killed between its claim and moving tail on, whose slot a
  * consumer then skipped: tail is left behind a slot already past it. */
+/* A new queue whose position 0 a dead producer has claimed (tail still
+ * 0: the tests that need it moved on move it). */
+static struct mproc_queue *q_dead_writer_at_0(const char *name, uint32_t maxsize,
+					      struct mpi_queue **mq)
+{
+	struct mproc_queue *q = open_q(name, maxsize, 0);
+	qslot_of(name, 0, mq)->word = mpi_cw(0, dead_id(), true);
+	return q;
+}
+
 static void test_dead_writer_before_tail(void)
 {
-	uint32_t *dead = t_shared(sizeof *dead);
-	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
-	struct mproc_queue *q = open_q("dw-tail", 4, 0);
 	struct mpi_queue *mq;
-	struct mpi_qslot *s = qslot_of("dw-tail", 0, &mq);
-	s->word = mpi_cw(0, *dead, true);	/* claimed at 0, tail still 0 */
+	struct mproc_queue *q = q_dead_writer_at_0("dw-tail", 4, &mq);
 	uint32_t v;
 	/* A consumer waits a poll period, skips the dead writer's slot. */
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 200 * MPROC_NS_PER_MS), -ETIMEDOUT);
@@ -505,7 +519,6 @@ static void test_dead_writer_before_tail(void)
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), sizeof v);
 	T_EQ(v, 7);
 	mproc_queue_free(q);
-	munmap(dead, sizeof *dead);
 }
 
 /*
@@ -536,15 +549,11 @@ static int trickle_producer(void *arg)
 
 static void test_dead_writer_while_woken(void)
 {
-	uint32_t *dead = t_shared(sizeof *dead);
-	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
 	struct trickle *t = t_shared(sizeof *t);
 	snprintf(t->name, sizeof t->name, "dw-woken");
-	struct mproc_queue *q = open_q(t->name, 1024, 0);
 	struct mpi_queue *mq;
-	struct mpi_qslot *s = qslot_of(t->name, 0, &mq);
-	s->word = mpi_cw(0, *dead, true);	/* claimed at 0 ... */
-	mq->tail = 1;				/* ... and tail moved on */
+	struct mproc_queue *q = q_dead_writer_at_0(t->name, 1024, &mq);
+	mq->tail = 1;	/* the claimer had moved tail on */
 	pid_t pid = t_fork(trickle_producer, t, 20);
 	uint32_t v = 0;
 	int64_t t0 = mproc_now_ns();
@@ -556,7 +565,6 @@ static void test_dead_writer_while_woken(void)
 	T_EQ(t_join(pid), 0);
 	mproc_queue_free(q);
 	munmap(t, sizeof *t);
-	munmap(dead, sizeof *dead);
 }
 
 /*
@@ -568,12 +576,8 @@ static void test_dead_writer_while_woken(void)
  */
 static void test_dead_writer_try_get(void)
 {
-	uint32_t *dead = t_shared(sizeof *dead);
-	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
-	struct mproc_queue *q = open_q("dw-try", 8, 0);
 	struct mpi_queue *mq;
-	struct mpi_qslot *s = qslot_of("dw-try", 0, &mq);
-	s->word = mpi_cw(0, *dead, true);	/* claimed at 0 */
+	struct mproc_queue *q = q_dead_writer_at_0("dw-try", 8, &mq);
 	mq->tail = 1;
 	int fd = mproc_queue_fd(q);
 	T_ASSERT(fd >= 0);
@@ -586,15 +590,13 @@ static void test_dead_writer_try_get(void)
 	T_EQ(v, 42);
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), -EAGAIN);
 	mproc_queue_free(q);
-	munmap(dead, sizeof *dead);
 }
 
 /* A consumer killed holding an item, the queue drained and closed: when
  * head comes round to that slot again, gets end with -EPIPE. */
 static void test_dead_reader_then_close(void)
 {
-	uint32_t *dead = t_shared(sizeof *dead);
-	T_EQ(t_join(t_fork(note_id_and_exit, dead, 10)), 0);
+	uint32_t dead = dead_id();
 	struct mproc_queue *q = open_q("dr-close", 2, 0);
 	uint32_t v = 1;
 	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
@@ -602,7 +604,7 @@ static void test_dead_reader_then_close(void)
 	T_OK(mproc_queue_put(q, &v, sizeof v, 0));
 	struct mpi_queue *mq;
 	struct mpi_qslot *s = qslot_of("dr-close", 0, &mq);
-	s->word = mpi_cw(1, *dead, true);	/* item 1 taken by the dead */
+	s->word = mpi_cw(1, dead, true);	/* item 1 taken by the dead */
 	mq->head = 1;
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, 0), sizeof v);
 	T_EQ(v, 2);
@@ -612,7 +614,6 @@ static void test_dead_reader_then_close(void)
 	T_OK(mproc_queue_close(q));
 	T_EQ(mproc_queue_get(q, &v, sizeof v, NULL, MPROC_FOREVER), -EPIPE);
 	mproc_queue_free(q);
-	munmap(dead, sizeof *dead);
 }
 
 /* ---- a producer parked on a skipped slot (docs/reliability.md finding 6) ---- */
