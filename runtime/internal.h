@@ -153,6 +153,14 @@ static inline uint32_t mpi_make_id(uint32_t slot, uint32_t gen)
 #define MPI_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define MPI_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
+/* The arguments every burst call (ring.c, pipe.c) takes: an array of n
+ * iovecs, 1 <= n <= INT_MAX (the count is returned as an int), the first
+ * with a buffer unless empty (only the first is always used). */
+static inline bool mpi_burst_args_ok(const struct iovec *v, unsigned n)
+{
+	return v && n != 0 && n <= (unsigned)__INT_MAX__ && (v[0].iov_base || !v[0].iov_len);
+}
+
 /* wait.c */
 int mpi_futex_wait_abs(const uint32_t *word, uint32_t expected, int64_t deadline);
 /* The same, counted in ws (sleeps, then wakeups or timeouts); ws may be NULL. */

@@ -11,7 +11,6 @@
 #include "internal.h"
 
 #include <mproc/pipe.h>
-#include <limits.h>
 #include <string.h>
 
 #define PIPE_MAGIC 0x45504950434f524dull	/* "MROCPIPE" */
@@ -217,7 +216,7 @@ int mproc_conn_send_burst(struct mproc_conn *c, const struct iovec *msgs, unsign
 	struct mproc_lock *l;
 	int64_t deadline;
 	/* The ring's checks of its arguments, before we take the lock. */
-	if (!c || !msgs || n == 0 || n > INT_MAX || (!msgs[0].iov_base && msgs[0].iov_len))
+	if (!c || !mpi_burst_args_ok(msgs, n))
 		return -EINVAL;
 	int rc = end_lock(c, true, timeout_ns, &deadline, &l);
 	if (rc < 0)
@@ -247,7 +246,7 @@ int mproc_conn_recv_burst(struct mproc_conn *c, const struct iovec *bufs, unsign
 {
 	struct mproc_lock *l;
 	int64_t deadline;
-	if (!c || !bufs || n == 0 || n > INT_MAX || (!bufs[0].iov_base && bufs[0].iov_len))
+	if (!c || !mpi_burst_args_ok(bufs, n))
 		return -EINVAL;
 	int rc = end_lock(c, false, timeout_ns, &deadline, &l);
 	if (rc < 0)

@@ -748,7 +748,7 @@ static int prod_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned 
 int mproc_ring_send_burst(struct mproc_rport *p, const struct iovec *msgs, unsigned n,
 			  int64_t timeout_ns)
 {
-	if (!p || !msgs || n == 0 || n > INT_MAX || (!msgs[0].iov_base && msgs[0].iov_len))
+	if (!p || !mpi_burst_args_ok(msgs, n))
 		return -EINVAL;
 	if (p->reserved)
 		return -EBUSY;
@@ -1224,7 +1224,7 @@ int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsig
 			  size_t *lens, int64_t timeout_ns)
 {
 	uint64_t at, next;
-	if (!p || !bufs || n == 0 || n > INT_MAX || (!bufs[0].iov_base && bufs[0].iov_len))
+	if (!p || !mpi_burst_args_ok(bufs, n))
 		return -EINVAL;
 	if (p->peeked)
 		return -EBUSY;
