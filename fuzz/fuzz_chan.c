@@ -71,8 +71,9 @@
 #define REC_HDR 8u
 #define REC_DATA 0x41544144u
 #define REC_PAD 0x44444150u
+#define REC_RUN 0x52000000u
 #define RING_MAGIC 0x474e4952434f524dull
-#define RING_LAYOUT 2ull
+#define RING_LAYOUT 4ull
 #define RING_MAX_MSG 0x7ffffff8u
 #define PIPE_MAGIC 0x45504950434f524dull
 #define QUEUE_MAGIC 0x4555455543524d51ull
@@ -177,6 +178,8 @@ static int err_ok(long rc, uint64_t mask)
 struct msg {
 	uint32_t len, seq;
 	uint64_t at;	/* ring: where the record starts (after any pad) */
+	uint64_t end;	/* ring: head once it is taken (inside a RUN record: the
+			 * header of the run's rest) */
 };
 
 /* One ring's model: exact while !*dirty of its owner. */
@@ -226,9 +229,26 @@ static int64_t mring_place(const struct mring *m, size_t len)
 static void mring_push(struct mring *m, uint64_t at, uint32_t len, uint32_t seq)
 {
 	FUZZ_CHECK(m->count < FIFO_MAX);
-	m->fifo[(m->first + m->count) % FIFO_MAX] = (struct msg){len, seq, at};
-	m->count++;
 	m->tail = at + mring_size(m, len);
+	m->fifo[(m->first + m->count) % FIFO_MAX] = (struct msg){len, seq, at, m->tail};
+	m->count++;
+}
+
+/* A RUN record of k messages of len bytes at `at` (ring.h): taking the
+ * j-th of them leaves head at the header of the rest, a stride on; the
+ * last one ends the record. */
+static void mring_push_run(struct mring *m, uint64_t at, uint32_t len, unsigned k,
+			   const uint32_t *seq)
+{
+	uint64_t stride = rec_size(len) - REC_HDR;
+	FUZZ_CHECK(m->count + k <= FIFO_MAX);
+	for (unsigned j = 0; j < k; j++) {
+		uint64_t end = j + 1 < k ? at + (j + 1) * stride : at + REC_HDR + k * stride;
+		m->fifo[(m->first + m->count) % FIFO_MAX] =
+			(struct msg){len, seq[j], at + j * stride, end};
+		m->count++;
+	}
+	m->tail = at + REC_HDR + k * stride;
 }
 
 static struct msg mring_front(const struct mring *m)
@@ -241,7 +261,7 @@ static void mring_pop(struct mring *m)
 	struct msg f = mring_front(m);
 	/* The consumer skips a pad exactly where the producer put one (placed
 	 * for the reserved length, which a commit may have shortened). */
-	m->head = f.at + mring_size(m, f.len);
+	m->head = f.end;
 	m->first = (m->first + 1) % FIFO_MAX;
 	m->count--;
 }
@@ -504,20 +524,62 @@ static void burst_free(struct burst *b)
 		free(b->iov[i].iov_base);
 }
 
-/* A send burst's result against the model m (pushing what it took). */
+/* How many of b's messages from i on make one RUN record at `at` in a
+ * variable ring (prod_burst_var's run_extent): the same length, within
+ * the end of the buffer, the publication under way (pub bytes left of
+ * it) and the room (left bytes after the first message's record and zero
+ * word). */
+static unsigned burst_run_len(const struct mring *m, const struct burst *b, unsigned i,
+			      uint64_t at, uint64_t pub, uint64_t left)
+{
+	uint64_t len = b->iov[i].iov_len, stride = rec_size(len) - REC_HDR;
+	uint64_t size = REC_HDR + stride, end = m->cap - (at & (m->cap - 1));
+	unsigned k = 1;
+	while (len && i + k < b->n && b->iov[i + k].iov_len == len && size < pub &&
+	       size + stride <= end && stride <= left) {
+		size += stride;
+		left -= stride;
+		k++;
+	}
+	return k;
+}
+
+/* A send burst's result against the model m (pushing what it took): what
+ * single sends would take, laid out as prod_burst_var does in a variable
+ * ring (equal messages in a row as RUN records, a publication every
+ * RING_BURST_PUBLISH bytes). */
 static void burst_send_check(struct mring *m, const struct burst *b, int rc)
 {
 	unsigned k = 0;
-	int64_t first = 0;
-	for (; k < b->n; k++) {
-		int64_t want = ring_expect_send(m, b->iov[k].iov_len);
-		if (want < 0) {
-			first = want;
-			break;
+	int64_t first = ring_expect_send(m, b->iov[0].iov_len);
+	if (first < 0 || m->slot) {
+		for (; k < b->n; k++) {
+			int64_t want = ring_expect_send(m, b->iov[k].iov_len);
+			if (want < 0)
+				break;
+			mring_push(m, (uint64_t)want, (uint32_t)b->iov[k].iov_len, b->seq[k]);
 		}
-		mring_push(m, (uint64_t)want, (uint32_t)b->iov[k].iov_len, b->seq[k]);
+		FUZZ_CHECK(k ? rc == (int)k : rc == first);
+		return;
 	}
-	FUZZ_CHECK(k ? rc == (int)k : rc == first);
+	uint64_t tail = m->tail, from = tail, room = m->cap - (tail - m->head);
+	while (k < b->n) {
+		uint64_t len = b->iov[k].iov_len, need = rec_size(len), pos = m->tail;
+		uint64_t contig = m->cap - (pos & (m->cap - 1)), at = pos + (contig < need ? contig : 0);
+		uint64_t want = at - tail + need + REC_HDR;
+		if (len > model_max(m) || want > room)
+			break;
+		uint64_t pub = at - from < 4096 ? 4096 - (at - from) : 0;
+		unsigned run = burst_run_len(m, b, k, at, pub, room - want);
+		if (run == 1)
+			mring_push(m, at, (uint32_t)len, b->seq[k]);
+		else
+			mring_push_run(m, at, (uint32_t)len, run, b->seq + k);
+		k += run;
+		if (m->tail - from >= 4096)
+			from = m->tail;
+	}
+	FUZZ_CHECK(rc == (int)k);
 }
 
 /* A receive burst's result against the model m (popping what it took):
@@ -962,7 +1024,7 @@ static void op_queue_put(struct in *in)
 		FUZZ_CHECK(rc == -EAGAIN);
 	} else {
 		FUZZ_CHECK(rc == 0);
-		qfifo[(q_first + q_count) % 16] = (struct msg){(uint32_t)len, seq, 0};
+		qfifo[(q_first + q_count) % 16] = (struct msg){(uint32_t)len, seq, 0, 0};
 		q_count++;
 	}
 }
@@ -1174,8 +1236,11 @@ static void hostile_ring_field(struct in *in, uint8_t *r, uint64_t cap, int *tou
 		break;
 	case 6: /* record header at head: len */
 		off = sizeof *R + (head & (cap - 1) & ~(uint64_t)7); w = 4; ref = max_msg(cap); break;
-	case 7: /* record header at head: kind */
-		off = sizeof *R + (head & (cap - 1) & ~(uint64_t)7) + 4; w = 4; ref = REC_DATA; break;
+	case 7: /* record header at head: kind (DATA, or a RUN of 2, whose
+		 * count relative values change) */
+		off = sizeof *R + (head & (cap - 1) & ~(uint64_t)7) + 4; w = 4;
+		ref = head & 8 ? REC_DATA : REC_RUN | 2;
+		break;
 	case 8: /* record header at tail (the next one the producer writes) */
 		off = sizeof *R + (tail & (cap - 1) & ~(uint64_t)7) + (take8(in) & 4); w = 4; ref = cap;
 		break;
@@ -1326,8 +1391,13 @@ static void init_once(void)
 	} rb;
 	struct mproc_rport p;
 	FUZZ_CHECK(mproc_ring_init(&rb.r, 256) == 0 && mproc_ring_port(&p, &rb.r, sizeof rb) == 0);
+	FUZZ_CHECK(rb.r.check == ring_check(256, 0));	/* RING_LAYOUT */
 	FUZZ_CHECK(mproc_ring_send(&p, msg, 5, 0) == 0);
 	FUZZ_CHECK(rd(rb.d, 4) == 5 && rd(rb.d + 4, 4) == REC_DATA && rb.r.tail == 16);
+	/* A burst of equal messages: one RUN record. */
+	struct iovec two[2] = {{msg, 5}, {msg, 5}};
+	FUZZ_CHECK(mproc_ring_send_burst(&p, two, 2, 0) == 2);
+	FUZZ_CHECK(rd(rb.d + 16, 4) == 5 && rd(rb.d + 20, 4) == (REC_RUN | 2) && rb.r.tail == 40);
 	/* A fixed-size ring: the message alone, no header. */
 	FUZZ_CHECK(mproc_ring_init_fixed(&rb.r, 256, 8) == 0 &&
 		   mproc_ring_port(&p, &rb.r, sizeof rb) == 0);

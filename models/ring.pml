@@ -15,8 +15,15 @@
  * replaces a dead one (a Pipe's next writer, which got -EOWNERDEAD from the
  * side's lock) first walks tail over what was published behind it
  * (mproc__ring_resync, up to the zero word).  Not modelled: the fixed-size
- * mode (published by tail alone) and the consumer's gathering (25e29f5,
- * a3b353e, a05d299: a bounded spin on tail before it takes a record).
+ * mode (published by tail alone), the consumer's gathering (25e29f5,
+ * a3b353e, a05d299: a bounded spin on tail before it takes a record), and
+ * RUN records (a send burst's equal messages under one header, ring.h):
+ * for the producer a run is one more record of a burst's publication,
+ * released by its first header as here; the consumer's one new store, the
+ * header of a run's rest, goes into bytes at or past head that nothing
+ * else writes until its own release of head, and a reader killed between
+ * the two is what mproc__ring_cons_resync repairs (tests/test_ring_run.c,
+ * tests/test_pipe.c test_reader_killed_mid_run).
  * Sleeping: a waiting side counts itself in (cons_waiting / prod_waiting, a
  * seq_cst RMW), reads its event count, re-checks and sleeps on the count;
  * the other side's publish is a release store, a compiler barrier and a

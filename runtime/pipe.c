@@ -3,10 +3,13 @@
  * Pipe: one SPSC ring per direction; ring i carries messages to end i.
  * Each ring's two sides are serialised by robust Locks so that any number of
  * processes may share an end.  A reader that dies inside a receive leaves
- * the ring consistent (head moves only after a whole copy); a writer that
+ * the ring consistent (head moves only after a whole copy), but for the
+ * header of a run's rest that it may have written over the end of a
+ * message it took (ring.h), which the next reader, told by the lock
+ * (-EOWNERDEAD), steps over (mproc__ring_cons_resync); a writer that
  * dies between publishing a record and storing tail leaves the record
- * behind tail, so the next writer, told by the lock (-EOWNERDEAD), walks
- * tail over it (mproc__ring_resync) before it sends.
+ * behind tail, so the next writer walks tail over it (mproc__ring_resync)
+ * before it sends.
  */
 #include "internal.h"
 
@@ -135,9 +138,9 @@ int mproc_pipe_open(struct mproc_region *r, const char *name, uint64_t capacity,
 }
 
 /* Takes one side's lock within the deadline: 0, 1 when the holder had died
- * (the lock is consistent again), or -errno.  A dead reader left the ring
- * consistent (head moves only after a whole copy); a dead writer may have
- * published a record without storing tail, which the caller resyncs. */
+ * (the lock is consistent again), or -errno.  A dead reader may have
+ * written a run's rest header before storing head, a dead writer may have
+ * published a record without storing tail: the caller resyncs. */
 static int side_lock(struct mproc_lock *l, int64_t deadline)
 {
 	int64_t left = MPROC_FOREVER;
@@ -172,7 +175,8 @@ static int64_t remaining(int64_t deadline)
  * Takes the lock of this end's writing side (`write`) or reading side
  * within the deadline made of timeout_ns (*deadline): 0 with *lp held, or
  * -errno.  A writer that took the lock from a dead one walks tail over
- * what that one published (mproc__ring_resync) before it writes.
+ * what that one published (mproc__ring_resync) before it writes; a reader
+ * steps over what a dead one took (mproc__ring_cons_resync).
  */
 static int end_lock(struct mproc_conn *c, bool write, int64_t timeout_ns, int64_t *deadline,
 		    struct mproc_lock **lp)
@@ -185,6 +189,8 @@ static int end_lock(struct mproc_conn *c, bool write, int64_t timeout_ns, int64_
 	int rc = side_lock(*lp, *deadline);
 	if (rc == 1 && write)
 		mproc__ring_resync(&c->out);
+	else if (rc == 1)
+		mproc__ring_cons_resync(&c->in);
 	return rc < 0 ? rc : 0;
 }
 

@@ -54,7 +54,7 @@
 #endif
 
 #define RING_MAGIC 0x474e4952434f524dull	/* "MROCRING" */
-#define RING_LAYOUT 3ull	/* mixed into the check: older layouts fail validation */
+#define RING_LAYOUT 4ull	/* mixed into the check: older layouts fail validation (4: RUN records) */
 #define REC_HDR MPROC__RING_HDR
 #define REC_DATA MPROC__RING_DATA
 #define REC_BULK MPROC__RING_BULK
@@ -89,6 +89,15 @@ static uint64_t ring_check(uint64_t cap, uint32_t msg_size)
 static uint64_t rec_size(uint64_t len)
 {
 	return mproc__ring_rec(len);
+}
+
+/* The bytes a record with header h takes: a DATA or BULK record's header
+ * and payload, a RUN record's header and all its payloads (the kind is
+ * the caller's to check). */
+static uint64_t rec_bytes(uint64_t h)
+{
+	uint64_t c = mproc__ring_run_count(h);
+	return REC_HDR + (c ? c : 1) * (rec_size((uint32_t)h) - REC_HDR);
 }
 
 /* Bytes before the payload: a header, or none in a fixed-size ring. */
@@ -496,16 +505,50 @@ void mproc__ring_resync(struct mproc_rport *p)
 	while (!(tail & 7) && (int64_t)(tail - head) < cap) {
 		uint64_t off = tail & p->mask, h = rec_load(p, off);
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
-		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_size(len);
+		uint64_t size = kind == REC_PAD ? REC_HDR + (uint64_t)len : rec_bytes(h);
 		/* A BULK record is published by tail alone: one past tail
 		 * was never published, and nothing after it was either. */
-		if ((kind != REC_DATA && kind != REC_PAD) || len > p->capacity ||
+		if ((kind != REC_DATA && kind != REC_PAD && !mproc__ring_run_count(h)) ||
+		    len > p->capacity ||
 		    off + size > p->capacity || (kind == REC_PAD && !wrap_pad(h, off, p->capacity)) ||
 		    (int64_t)(tail + size - head) > cap)
 			break;
 		tail += size;
 	}
 	MPI_STORE(&r->tail, tail);
+}
+
+/*
+ * A consumer that died after writing the header of a run's rest
+ * (mproc__ring_take, cons_burst_runrec) and before storing head left that
+ * header over the end of a message it had taken: read again from head,
+ * that message would come out spoilt.  Called by whoever takes over the
+ * consumer's side (a Pipe's reader that got -EOWNERDEAD from the side's
+ * lock): when the record at head is a run and the word where the header
+ * of its rest after k messages would go holds exactly that header, head
+ * moves there: those k messages went with the dead reader, as a message
+ * it had copied would have.  A payload that happens to hold those exact
+ * eight bytes, with a reader dying there, would cost its messages too.
+ */
+void mproc__ring_cons_resync(struct mproc_rport *p)
+{
+	struct mproc_ring *r = p->ring;
+	uint64_t head = MPI_LOAD(&r->head), off = head & p->mask, nh;
+	if (p->slot || (head & 7))
+		return;
+	uint64_t h = rec_load(p, off);
+	uint32_t c = mproc__ring_run_count(h);
+	uint64_t stride = mproc__ring_step(h, p->max_msg, p->capacity - off, &nh);
+	if (!c || !stride)
+		return;
+	for (uint32_t k = 1; k < c; k++) {
+		uint64_t rest = c - k == 1 ? ((uint64_t)REC_DATA << 32) | (uint32_t)h
+					   : h - ((uint64_t)k << 32);
+		if (MPI_LOAD((const uint64_t *)(const void *)(p->data + off + k * stride)) == rest) {
+			mproc__ring_consume(p, r, head + k * stride);
+			return;
+		}
+	}
 }
 
 /*
@@ -630,10 +673,45 @@ static void burst_publish(struct mproc_rport *p, uint64_t from, uint64_t to, uin
 }
 
 /*
+ * How many of msgs[i..n) (msgs[i] of len bytes, to be placed with end
+ * bytes before the end of the buffer) go into one record: msgs[i] and the
+ * messages of the same length that follow it, while the record stays
+ * within the buffer and the publication under way (pub: the bytes it may
+ * still take before it is published), up to MPROC__RING_RUN_MAX; the
+ * caller cuts that to the room.  Empty messages make no runs.
+ */
+static unsigned run_extent(const struct iovec *msgs, unsigned i, unsigned n, uint64_t len,
+			   uint64_t end, uint64_t pub)
+{
+	uint64_t stride = rec_size(len) - REC_HDR, size = REC_HDR + stride;
+	unsigned k = 1;
+	if (len == 0)
+		return 1;
+	while (i + k < n && k < MPROC__RING_RUN_MAX && msgs[i + k].iov_len == len &&
+	       msgs[i + k].iov_base && size < pub && size + stride <= end) {
+		size += stride;
+		k++;
+	}
+	return k;
+}
+
+/* Copies msgs[i..i+k) into the record at rec, and returns its header:
+ * DATA for one message, RUN for more, payloads a stride apart. */
+static uint64_t rec_fill(uint8_t *rec, const struct iovec *msgs, unsigned i, unsigned k,
+			 uint64_t len)
+{
+	uint64_t stride = rec_size(len) - REC_HDR;
+	for (unsigned j = 0; j < k; j++)
+		mproc__ring_copy(rec + REC_HDR + j * stride, msgs[i + j].iov_base, len);
+	return ((uint64_t)(k == 1 ? REC_DATA : MPROC__RING_RUN | k) << 32) | len;
+}
+
+/*
  * Variable ring: lays msgs out as records from tail, as many as fit (the
- * head re-read once, when the cached one shows too little), and publishes
- * them with one release store of the first header: once per burst, or
- * once per RING_BURST_PUBLISH bytes for large messages, so that the
+ * head re-read once, when the cached one shows too little), equal ones
+ * that follow each other as RUN records (ring.h), and publishes them with
+ * one release store of the first header: once per burst, or
+ * once per RING_BURST_PUBLISH bytes, so that the
  * consumer copies a chunk out while we copy the next in.  Every other
  * header of a publication, a pad included, is a relaxed store before it:
  * a consumer reaches them only through the first, whose acquire makes them
@@ -657,42 +735,50 @@ static int prod_burst_var(struct mproc_rport *p, const struct iovec *msgs, unsig
 	int err = 0;
 	if (tail & 7)
 		return -EBADMSG;
-	for (; i < n; i++) {
-		const void *src = msgs[i].iov_base;
-		uint64_t len = msgs[i].iov_len, need = rec_size(len);
-		if (len > max || (!src && len)) {
+	while (i < n) {
+		uint64_t len = msgs[i].iov_len, need = rec_size(len), stride = need - REC_HDR;
+		if (len > max || (!msgs[i].iov_base && len)) {
 			err = len > max ? -EMSGSIZE : -EINVAL;
 			break;
 		}
 		uint64_t contig = cap - (pos & mask), pad = contig < need ? contig : 0;
-		uint64_t want = pos - tail + pad + need + REC_HDR;	/* and the zero word */
-		if (want > room) {
+		uint64_t at = pos + pad, want = at - tail + need + REC_HDR;	/* and the zero word */
+		uint64_t pub = at - from < RING_BURST_PUBLISH ? RING_BURST_PUBLISH - (at - from) : 0;
+		unsigned k = run_extent(msgs, i, n, len, cap - (at & mask), pub);
+		uint64_t most = want + (k - 1) * stride;
+		if (most > room && !fresh) {
 			/* Measured from the publication under way: runs of
 			 * ours before it are published, and the consumer may
 			 * already be past the burst's first tail (the
 			 * models/ring.pml finding: from there, head > tail
 			 * read as corrupt and ended the burst early). */
 			uint64_t done = from - tail;
-			int64_t f = fresh ? 0 : prod_free(p, from, want - done);
+			int64_t f = prod_free(p, from, most - done);
 			fresh = true;
-			if (f < 0)
+			if (f < 0) {
 				err = (int)f;
-			if (f < 0 || want > (room = (uint64_t)f + done))
 				break;
+			}
+			room = (uint64_t)f + done;
 		}
+		if (want > room)
+			break;
+		if (most > room)	/* the run as far as the room goes */
+			k = 1 + (unsigned)((room - want) / stride);
 		if (pad) {
 			if (pos == from)
 				first = ((uint64_t)REC_PAD << 32) | (pad - REC_HDR);
 			else
 				burst_hdr(data, pos & mask, REC_PAD, pad - REC_HDR);
-			pos += pad;
+			pos = at;
 		}
-		mproc__ring_copy(data + (pos & mask) + REC_HDR, src, len);
+		uint64_t h = rec_fill(data + (pos & mask), msgs, i, k, len);
 		if (pos == from)
-			first = ((uint64_t)REC_DATA << 32) | len;
-		else
-			burst_hdr(data, pos & mask, REC_DATA, len);
-		pos += need;
+			first = h;
+		else	/* relaxed: the release of `first` publishes it */
+			__atomic_store_n((uint64_t *)(void *)(data + (pos & mask)), h, __ATOMIC_RELAXED);
+		pos += rec_bytes(h);
+		i += k;
 		if (pos - from >= RING_BURST_PUBLISH) {
 			burst_publish(p, from, pos, first);
 			from = pos;
@@ -803,10 +889,14 @@ static int cons_tail(struct mproc_rport *p, uint64_t head, uint64_t *tail_out, u
  * runs among them, are found here as before, so the waits, the re-check
  * after a close and poll see them.
  */
-static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, uint64_t *tc,
-			 uint32_t *kindp)
+static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, uint64_t *nh,
+			 uint64_t *tc, uint32_t *kindp)
 {
-	uint64_t head = MPI_LOAD(&p->ring->head), cap = p->capacity;
+	/* Acquire: pairs with a consumer's release of head after it wrote
+	 * the header of a run's rest there (mproc__ring_take), for a look
+	 * from another thread (poll, readiness). */
+	uint64_t head = __atomic_load_n(&p->ring->head, __ATOMIC_ACQUIRE), cap = p->capacity;
+	*nh = 0;
 	if (head & (index_align(p) - 1))
 		return -EBADMSG;
 	if (p->slot) {
@@ -829,7 +919,6 @@ static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, ui
 		uint64_t off = head & (cap - 1);
 		uint64_t h = rec_load(p, off);
 		uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
-		uint64_t size = rec_size(len);
 		if (kind == 0 && hop == 0)
 			return -EAGAIN;
 		/* A pad is published after the header of the record it
@@ -839,7 +928,8 @@ static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, ui
 			head += cap - off;
 			continue;
 		}
-		if ((kind != REC_DATA && kind != REC_BULK) || len > p->max_msg || off + size > cap)
+		uint64_t step = mproc__ring_step(h, p->max_msg, cap - off, nh);
+		if (step == 0)
 			return -EBADMSG;
 		if (kind == REC_BULK &&
 		    !mproc__ring_bulk_whole(tc, cap, p->ring, p->data + off, head, h)) {
@@ -852,7 +942,7 @@ static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, ui
 		}
 		*kindp = kind;
 		*at = head;
-		*next = head + size;
+		*next = head + step;
 		return len;
 	}
 	return -EBADMSG;
@@ -864,11 +954,12 @@ static ssize_t cons_look(struct mproc_rport *p, uint64_t *at, uint64_t *next, ui
  * poll and the readiness checks, which a Pipe makes without its read lock
  * while another thread of the process may receive on the same port.
  */
-static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next, bool take)
+static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next, uint64_t *nh,
+			 bool take)
 {
 	uint64_t tc = take ? p->tail_cache : 0;	/* 0: read tail afresh */
 	uint32_t kind = 0;
-	ssize_t n = cons_look(p, at, next, &tc, &kind);
+	ssize_t n = cons_look(p, at, next, nh, &tc, &kind);
 	if (take) {
 		p->tail_cache = tc;
 		if (n >= 0)
@@ -879,10 +970,10 @@ static ssize_t cons_next(struct mproc_rport *p, uint64_t *at, uint64_t *next, bo
 
 static bool cons_ready(struct mproc_rport *p, uint64_t unused)
 {
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	(void)unused;
 	return (closed_flags(p) & MPROC_RING_CLOSED_WRITE) ||
-	       cons_next(p, &at, &next, false) != -EAGAIN;
+	       cons_next(p, &at, &next, &nh, false) != -EAGAIN;
 }
 
 /*
@@ -907,14 +998,14 @@ static const uint32_t *cons_word(struct mproc_rport *p, uint32_t *seen, bool tak
 }
 
 /* Waits for a record (cons_next; take as there). */
-static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next,
+static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *next, uint64_t *nh,
 			      int64_t timeout_ns, bool take)
 {
 	int64_t deadline = timeout_ns == 0 ? 0 : mproc_deadline(timeout_ns);
 	bool spun = false;
 	bool rearmed = false;
 	for (int stage = 0;;) {
-		ssize_t n = cons_next(p, at, next, take);
+		ssize_t n = cons_next(p, at, next, nh, take);
 		if (n != -EAGAIN)
 			return n;
 		if (p->watch_fd >= 0 && !rearmed) {
@@ -925,7 +1016,7 @@ static ssize_t cons_wait_next(struct mproc_rport *p, uint64_t *at, uint64_t *nex
 		}
 		if (closed_flags(p) & MPROC_RING_CLOSED_WRITE) {
 			/* Re-check: a record published before the close counts. */
-			n = cons_next(p, at, next, take);
+			n = cons_next(p, at, next, nh, take);
 			return n == -EAGAIN ? -EPIPE : n;
 		}
 		if (deadline == 0)
@@ -993,7 +1084,7 @@ static bool cons_wait_brief(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
 	uint32_t seen;
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	const uint32_t *w = cons_word(p, &seen, true);
 	uint64_t head = MPI_LOAD(&r->head);
 	/* A variable ring's consumer with an empty word at head leaves tail
@@ -1004,7 +1095,7 @@ static bool cons_wait_brief(struct mproc_rport *p)
 	bool empty = p->slot ? MPI_LOAD(&r->tail) == head
 		     : w != low32(&r->tail) ? true
 		     : p->by_tail ? MPI_LOAD(&r->tail) - head - 1 >= p->capacity
-				  : cons_next(p, &at, &next, true) == -EAGAIN;
+				  : cons_next(p, &at, &next, &nh, true) == -EAGAIN;
 	if (!empty || (closed_flags(p) & MPROC_RING_CLOSED_WRITE))
 		return false;
 	int took = ring_prespin(w, seen);
@@ -1020,7 +1111,7 @@ static bool cons_wait_brief(struct mproc_rport *p)
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
 			      int64_t timeout_ns)
 {
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	if (!p || (!buf && cap))
 		return -EINVAL;
 	if (timeout_ns != 0 && buf && cons_wait_brief(p)) {
@@ -1028,7 +1119,7 @@ ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size
 		if (n != MPROC__RING_SLOW)
 			return n;
 	}
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, true);
+	ssize_t n = cons_wait_next(p, &at, &next, &nh, timeout_ns, true);
 	if (n < 0)
 		return n;
 	if ((size_t)n > cap) {
@@ -1038,13 +1129,13 @@ ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size
 	}
 	if (n)
 		mproc__ring_copy(buf, p->data + (at & p->mask) + hdr_size(p), (size_t)n);
-	mproc__ring_consume(p, p->ring, next);
+	mproc__ring_take(p, p->ring, next, nh);
 	return n;
 }
 
 ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t timeout_ns)
 {
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	if (!p || !where)
 		return -EINVAL;
 	if (timeout_ns != 0 && cons_wait_brief(p)) {
@@ -1052,11 +1143,12 @@ ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t
 		if (n != MPROC__RING_SLOW)
 			return n;
 	}
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, true);
+	ssize_t n = cons_wait_next(p, &at, &next, &nh, timeout_ns, true);
 	if (n < 0)
 		return n;
 	*where = p->data + (at & p->mask) + hdr_size(p);
 	p->peek_next = next;
+	p->peek_hdr = nh;
 	p->peeked = 1;
 	return n;
 }
@@ -1117,9 +1209,46 @@ static unsigned cons_burst_run(struct mproc_rport *p, const struct iovec *bufs, 
 }
 
 /*
+ * The messages of the RUN record with header h at *pos (checked whole in
+ * the buffer and within a capacity of head) into bufs[i..n): as many as
+ * there are buffers and fit, a straight copy at the run's stride.  When
+ * some but not all were taken, the rest gets its header where the next
+ * message's would have been (ring.h); *pos moves past what was taken.
+ * Returns the new count; *err as burst_buf_check, for a first message that
+ * does not fit.
+ */
+static unsigned cons_burst_runrec(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
+				  size_t *lens, unsigned i, uint64_t h, uint64_t *pos, int *err)
+{
+	uint8_t *rec = p->data + (*pos & p->mask);
+	uint64_t len = (uint32_t)h, stride = rec_size(len) - REC_HDR;
+	uint32_t c = mproc__ring_run_count(h), k = 0;
+	for (; k < c && i < n; k++, i++) {
+		void *dst = bufs[i].iov_base;
+		if ((len > bufs[i].iov_len || !dst) &&
+		    (*err = burst_buf_check(&bufs[i], len, i, lens)) != 0)
+			break;
+		mproc__ring_copy(dst, rec + REC_HDR + k * stride, len);
+		if (lens)
+			lens[i] = len;
+	}
+	if (k == c) {
+		*pos += REC_HDR + c * stride;
+	} else if (k) {
+		uint64_t rest = c - k == 1 ? ((uint64_t)REC_DATA << 32) | len
+					   : h - ((uint64_t)k << 32);
+		/* Relaxed: the release store of head after us orders it
+		 * (mproc__ring_take). */
+		__atomic_store_n((uint64_t *)(void *)(rec + k * stride), rest, __ATOMIC_RELAXED);
+		*pos += k * stride;
+	}
+	return i;
+}
+
+/*
  * Variable ring: copies out the records from head on, by their headers
- * (acquire, each: every DATA publication starts with a released header;
- * a BULK record is taken once tail covers it),
+ * (acquire, each: every DATA or RUN publication starts with a released
+ * header; a BULK record is taken once tail covers it),
  * hopping a pad, until n, an empty word, a message too large for its
  * buffer or anything corrupt; then hands their space back with one store
  * of head.  Returns the count, 0 when empty, or the first message's error.
@@ -1136,19 +1265,18 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 	if (head & 7)
 		return -EBADMSG;
 	while (i < n) {
-		uint64_t off = pos & mask;
+		uint64_t off = pos & mask, nh;
 		/* Acquire: pairs with the release of a publication's first
 		 * header (this one, or one before it). */
 		uint64_t h = __atomic_load_n((const uint64_t *)(const void *)(data + off),
 					     __ATOMIC_ACQUIRE);
-		uint64_t len = (uint32_t)h, size = rec_size(len);
+		uint64_t len = (uint32_t)h, step = mproc__ring_step(h, (uint32_t)max, cap - off, &nh);
+		uint64_t size = nh ? rec_bytes(h) : step;	/* the whole record */
 		uint32_t kind = (uint32_t)(h >> 32);
-		if (kind == REC_BULK && len <= max && off + size <= cap &&
-		    pos + size - head <= cap &&
+		if (kind == REC_BULK && step && pos + size - head <= cap &&
 		    !mproc__ring_bulk_whole(&p->tail_cache, cap, p->ring, data + off, pos, h))
 			break;	/* not whole yet: as empty (cons_next looks again) */
-		if ((kind != REC_DATA && kind != REC_BULK) || len > max || off + size > cap ||
-		    pos + size - head > cap) {
+		if (step == 0 || pos + size - head > cap) {
 			/* A pad leads to a record (published with or before
 			 * it); a pad followed by nothing or by a pad, or
 			 * anything else, is corrupt. */
@@ -1159,6 +1287,17 @@ static int cons_burst_var(struct mproc_rport *p, const struct iovec *bufs, unsig
 			if (h != 0 || pos != done)
 				err = -EBADMSG;
 			break;
+		}
+		if (nh) {
+			unsigned was = i;
+			i = cons_burst_runrec(p, bufs, n, lens, i, h, &pos, &err);
+			if (i == was)
+				break;	/* head stays before a pad it hopped */
+			bulk = false;
+			done = pos;
+			if (err)
+				break;
+			continue;
 		}
 		void *dst = bufs[i].iov_base;
 		if ((len > bufs[i].iov_len || !dst) &&
@@ -1223,7 +1362,7 @@ static int cons_burst(struct mproc_rport *p, const struct iovec *bufs, unsigned 
 int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsigned n,
 			  size_t *lens, int64_t timeout_ns)
 {
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	if (!p || !mpi_burst_args_ok(bufs, n))
 		return -EINVAL;
 	if (p->peeked)
@@ -1237,7 +1376,7 @@ int mproc_ring_recv_burst(struct mproc_rport *p, const struct iovec *bufs, unsig
 	 * a close), then take what is there.  cons_next found a message by
 	 * the same rule as the burst, so only a hostile peer gets here with
 	 * nothing. */
-	ssize_t m = cons_wait_next(p, &at, &next, timeout_ns, true);
+	ssize_t m = cons_wait_next(p, &at, &next, &nh, timeout_ns, true);
 	if (m < 0)
 		return (int)m;
 	k = cons_burst(p, bufs, n, lens);
@@ -1300,11 +1439,11 @@ uint64_t mproc_ring_used(const struct mproc_rport *p)
 
 int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns)
 {
-	uint64_t at, next;
+	uint64_t at, next, nh;
 	if (!p)
 		return -EINVAL;
 	/* Looks only: a Pipe polls without its read lock (cons_next). */
-	ssize_t n = cons_wait_next(p, &at, &next, timeout_ns, false);
+	ssize_t n = cons_wait_next(p, &at, &next, &nh, timeout_ns, false);
 	if (n >= 0 || n == -EPIPE)
 		return 1;
 	if (n == -EAGAIN || n == -ETIMEDOUT)

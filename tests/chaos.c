@@ -16,7 +16,8 @@
  *
  * Participants (one process each, in one anonymous region): Queue
  * producers and consumers, Pipe senders and receivers sharing the two ends
- * of one pipe, ledger workers moving money between accounts under a Lock,
+ * of one pipe (half their calls bursts: 2-8 messages of one length, a RUN
+ * record, sent at once; 1-8 taken at once), ledger workers moving money between accounts under a Lock,
  * and Value workers keeping a Value and its shadow equal under the Value's
  * RLock.  The supervisor (this process) SIGKILLs a random participant at a
  * random moment (mean interval --interval-ms), reaps it, does the kind's
@@ -28,9 +29,10 @@
  *     length, checksum of its payload); a reader checks the checksum and
  *     sets the sequence number's bit, and a bit already set is a
  *     duplicate.  At the end every committed message (its send or put
- *     returned 0) was delivered, except at most one per reader killed
- *     inside a receive (the message it had taken dies with it); a message
- *     whose writer was killed inside the call may or may not arrive, once.
+ *     returned 0, or a burst counted it) was delivered, except at most
+ *     one per reader killed inside a receive (the message it had taken
+ *     dies with it; a burst: as many as it had buffers); a message whose
+ *     writer was killed inside the call may or may not arrive, once.
  *   - Ledger: the sum of the accounts is the same at every acquisition; a
  *     holder killed in the middle of a transfer is seen as -EOWNERDEAD by
  *     the next holder, which rolls the transfer back from the intent log
@@ -85,7 +87,9 @@ struct part {
 	uint32_t writes;	/* writers: 1 + CH_QUEUE or CH_PIPE; else 0 */
 	uint32_t stream;	/* writers: their stream */
 	uint64_t next_seq;	/* writers: first sequence number not yet tried */
-	uint64_t attempt;	/* writers: the one in flight */
+	uint64_t attempt;	/* writers: the first in flight */
+	uint32_t attempt_n;	/* writers: how many from there (a Pipe burst: up to 8) */
+	uint32_t taking;	/* readers: the most the receive in flight takes */
 	uint64_t ops;		/* completed operations, all incarnations */
 	uint64_t kills, kills_in_op;
 	int32_t wpid[2];	/* pool owners: their workers' pids, 0 unknown */
@@ -207,9 +211,14 @@ static uint64_t msg_sum(const uint8_t *pay, size_t n, uint32_t stream, uint64_t 
 	return h;
 }
 
-static size_t msg_make(uint8_t *buf, uint32_t stream, uint64_t seq, uint64_t *rs)
+/* A random message length. */
+static size_t msg_len(uint64_t *rs)
 {
-	size_t len = sizeof(struct msg_hdr) + rnd(rs) % (MSG_MAX - sizeof(struct msg_hdr));
+	return sizeof(struct msg_hdr) + rnd(rs) % (MSG_MAX - sizeof(struct msg_hdr));
+}
+
+static size_t msg_make(uint8_t *buf, uint32_t stream, uint64_t seq, size_t len)
+{
 	struct msg_hdr h = {MSG_MAGIC, (uint16_t)stream, (uint16_t)len, seq, 0};
 	uint8_t *pay = buf + sizeof h;
 	for (size_t i = 0; i < len - sizeof h; i++)
@@ -261,6 +270,26 @@ static void msg_check(int ch, const uint8_t *buf, ssize_t n)
 #define OP_TIMEOUT (200 * MPROC_NS_PER_MS)
 #define LOCK_TIMEOUT (2 * MPROC_NS_PER_SEC)
 
+#define BURST_MAX 8
+
+/* A Pipe writer's burst: 2 to BURST_MAX messages of one length (a RUN
+ * record, ring.h) from seq; the count committed, or -errno. */
+static int pipe_burst(struct part *p, uint64_t seq, uint64_t *rs)
+{
+	static uint8_t bufs[BURST_MAX][MSG_MAX];
+	struct iovec iov[BURST_MAX];
+	unsigned n = 2 + (unsigned)(rnd(rs) % (BURST_MAX - 1));
+	size_t len = msg_len(rs);
+	if (n > MAXSEQ - seq)
+		n = (unsigned)(MAXSEQ - seq);
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){bufs[i], msg_make(bufs[i], p->stream, seq + i, len)};
+	p->attempt = seq;
+	p->attempt_n = n;
+	phase(p, PH_SEND);
+	return mproc_conn_send_burst(&PTX, iov, n, OP_TIMEOUT);
+}
+
 static int writer(struct part *p, int ch)
 {
 	uint8_t buf[MSG_MAX];
@@ -273,14 +302,22 @@ static int writer(struct part *p, int ch)
 			usleep(10000);
 			continue;
 		}
-		size_t len = msg_make(buf, p->stream, seq, &rs);
-		p->attempt = seq;
-		phase(p, PH_SEND);
-		int rc = ch == CH_QUEUE ? mproc_queue_put(Q, buf, len, OP_TIMEOUT)
-					: mproc_conn_send(&PTX, buf, len, OP_TIMEOUT);
-		if (rc == 0) {
-			p->next_seq = seq + 1;	/* committed */
-			__atomic_fetch_add(&p->ops, 1, __ATOMIC_RELAXED);
+		int rc;
+		if (ch == CH_PIPE && rnd(&rs) % 2) {
+			rc = pipe_burst(p, seq, &rs);
+		} else {
+			size_t len = msg_make(buf, p->stream, seq, msg_len(&rs));
+			p->attempt = seq;
+			p->attempt_n = 1;
+			phase(p, PH_SEND);
+			rc = ch == CH_QUEUE ? mproc_queue_put(Q, buf, len, OP_TIMEOUT)
+					    : mproc_conn_send(&PTX, buf, len, OP_TIMEOUT);
+			rc = rc == 0 ? 1 : rc;
+		}
+		if (rc > 0) {
+			p->next_seq = seq + (uint64_t)rc;	/* committed */
+			__atomic_fetch_add(&p->ops, (uint64_t)rc, __ATOMIC_RELAXED);
+			rc = 0;
 		}
 		phase(p, PH_IDLE);
 		if (rc != 0 && rc != -ETIMEDOUT && rc != -EAGAIN && rc != -ENOMEM) {
@@ -291,20 +328,49 @@ static int writer(struct part *p, int ch)
 	return 0;
 }
 
+/* Records a message a reader got (or, injected, fails to). */
+static void reader_got(struct part *p, int ch, const uint8_t *buf, ssize_t n)
+{
+	uint64_t k = __atomic_fetch_add(&p->ops, 1, __ATOMIC_RELAXED);
+	if (!(inject == INJ_LOSE && k % 1000 == 999))
+		msg_check(ch, buf, n);
+	if (inject == INJ_DUP && k == 0)
+		msg_check(ch, buf, n);
+}
+
+/* A Pipe reader's burst of 1 to BURST_MAX buffers: the count or -errno. */
+static ssize_t pipe_recv_burst(struct part *p, uint64_t *rs)
+{
+	static uint8_t bufs[BURST_MAX][MSG_MAX + 64];
+	struct iovec iov[BURST_MAX];
+	size_t lens[BURST_MAX];
+	unsigned n = 1 + (unsigned)(rnd(rs) % BURST_MAX);
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
+	p->taking = n;
+	phase(p, PH_RECV);
+	int k = mproc_conn_recv_burst(&PRX, iov, n, lens, OP_TIMEOUT);
+	for (int i = 0; i < k; i++)
+		reader_got(p, CH_PIPE, bufs[i], (ssize_t)lens[i]);
+	return k;
+}
+
 static int reader(struct part *p, int ch)
 {
 	uint8_t buf[MSG_MAX + 64];
+	uint64_t rs = ((uint64_t)getpid() << 20) ^ p->incarnation ^ 0xbead;
 	for (;;) {
 		beat(p);
-		phase(p, PH_RECV);
-		ssize_t n = ch == CH_QUEUE ? mproc_queue_get(Q, buf, sizeof buf, NULL, OP_TIMEOUT)
+		ssize_t n;
+		if (ch == CH_PIPE && rnd(&rs) % 2) {
+			n = pipe_recv_burst(p, &rs);
+		} else {
+			p->taking = 1;
+			phase(p, PH_RECV);
+			n = ch == CH_QUEUE ? mproc_queue_get(Q, buf, sizeof buf, NULL, OP_TIMEOUT)
 					   : mproc_conn_recv(&PRX, buf, sizeof buf, NULL, OP_TIMEOUT);
-		if (n >= 0) {
-			uint64_t k = __atomic_fetch_add(&p->ops, 1, __ATOMIC_RELAXED);
-			if (!(inject == INJ_LOSE && k % 1000 == 999))
-				msg_check(ch, buf, n);
-			if (inject == INJ_DUP && k == 0)
-				msg_check(ch, buf, n);
+			if (n >= 0)
+				reader_got(p, ch, buf, n);
 		}
 		phase(p, PH_IDLE);
 		if (n == -EPIPE)
@@ -659,23 +725,25 @@ static void writer_died(struct part *p, int ch)
 {
 	if (p->phase != PH_SEND)
 		return;
-	/* The message in flight may or may not have been committed. */
+	/* The messages in flight may or may not have been committed. */
 	p->kills_in_op++;
-	if (!bit_test(B->amb[p->stream], p->attempt)) {
-		bit_set(B->amb[p->stream], p->attempt);
-		B->ambiguous[ch]++;
-	}
-	if (p->next_seq <= p->attempt)
-		p->next_seq = p->attempt + 1;
+	for (uint64_t s = p->attempt; s < p->attempt + p->attempt_n && s < MAXSEQ; s++)
+		if (!bit_test(B->amb[p->stream], s)) {
+			bit_set(B->amb[p->stream], s);
+			B->ambiguous[ch]++;
+		}
+	if (p->next_seq < p->attempt + p->attempt_n)
+		p->next_seq = p->attempt + p->attempt_n;
 }
 
 static void reader_died(struct part *p, int ch)
 {
 	if (p->phase != PH_RECV)
 		return;
-	/* It may have taken a message it never recorded. */
+	/* It may have taken messages it never recorded (a burst: up to as
+	 * many as it had buffers). */
 	p->kills_in_op++;
-	B->lost_allow[ch]++;
+	B->lost_allow[ch] += p->taking;
 }
 
 static void qprod_died(struct part *p) { writer_died(p, CH_QUEUE); }

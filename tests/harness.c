@@ -71,3 +71,24 @@ const char *t_name(const char *tag)
 	snprintf(buf, sizeof buf, "/mproc-test-%s-%d", tag, (int)getpid());
 	return buf;
 }
+
+static uint8_t t_pat(uint32_t seq, size_t i)
+{
+	return (uint8_t)(seq * 131u + i * 7u + (i >> 8) + 1u);
+}
+
+void t_fill(void *buf, size_t n, uint32_t seq)
+{
+	uint8_t *b = buf;
+	for (size_t i = 0; i < n; i++)
+		b[i] = t_pat(seq, i);
+}
+
+bool t_same(const void *buf, size_t n, uint32_t seq)
+{
+	const uint8_t *b = buf;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != t_pat(seq, i))
+			return false;
+	return true;
+}

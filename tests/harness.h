@@ -65,6 +65,10 @@ void *t_shared(size_t size);
 /* A variable SPSC ring of cap bytes in anonymous shared memory; *size
  * gets the bytes it takes (for mproc_ring_port). */
 struct mproc_ring *t_new_ring(uint64_t cap, size_t *size);
+/* Message contents for the stream tests: byte i of message seq is a
+ * function of both, so that a wrong, moved or spoilt message shows. */
+void t_fill(void *buf, size_t n, uint32_t seq);
+bool t_same(const void *buf, size_t n, uint32_t seq);
 /* A unique shm name for this test process. */
 const char *t_name(const char *tag);
 

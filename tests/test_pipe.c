@@ -262,6 +262,52 @@ static void test_writer_killed_mid_publish(void)
 }
 
 /*
+ * A reader killed inside a run (ring.h: a send burst's RUN record): it
+ * took some of the run's messages, wrote the header of the rest over the
+ * end of the last one and died before storing head, holding the read
+ * lock; simulated by a child that receives through L's ring under L's
+ * read lock, puts head back and dies.  The next reader must get the rest,
+ * intact, not the taken messages again with their ends spoilt.
+ */
+static int reader_dies_mid_run(void *arg)
+{
+	unsigned took = *(unsigned *)arg;
+	struct mproc_ring *ring = L.in.ring;
+	char b[5][32];
+	if (mproc_lock_acquire(&P->read_lock[0], MPROC_FOREVER) != 0)	/* end 0 reads ring 0 */
+		return 2;
+	uint64_t head = ring->head;
+	struct iovec iov[5] = {{b[0], 32}, {b[1], 32}, {b[2], 32}, {b[3], 32}, {b[4], 32}};
+	if (mproc_ring_recv_burst(&L.in, iov, took, NULL, 0) != (int)took)
+		return 3;
+	__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);	/* "died" before this store */
+	kill(getpid(), SIGKILL);	/* with the read lock held */
+	return 4;
+}
+
+static void test_reader_killed_mid_run(void)
+{
+	for (unsigned took = 1; took <= 5; took++) {
+		P = new_pipe(1024, 0, &L, &R);
+		char m[5][32], b[32];
+		struct iovec iov[5];
+		for (int i = 0; i < 5; i++) {
+			memset(m[i], 'a' + i, sizeof m[i]);
+			iov[i] = (struct iovec){m[i], sizeof m[i]};
+		}
+		T_EQ(mproc_conn_send_burst(&R, iov, 5, 0), 5);
+		pid_t p = t_fork(reader_dies_mid_run, &took, 20);
+		T_EQ(t_join(p), -SIGKILL);
+		/* all 5 taken: nothing was written, all arrive again */
+		for (unsigned i = took < 5 ? took : 0; i < 5; i++) {
+			T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 2 * MPROC_NS_PER_SEC), 32);
+			T_ASSERT(memcmp(b, m[i], 32) == 0);
+		}
+		T_EQ(mproc_conn_recv(&L, b, sizeof b, NULL, 0), -EAGAIN);
+	}
+}
+
+/*
  * Writers SIGKILLed at random, most of them inside send with the write lock
  * held (and the others asleep waiting for it): three writers share end 1 of
  * a one-way pipe and send checksummed messages of 8 B to 6 KB (a third of
@@ -642,6 +688,7 @@ int main(void)
 	T_RUN(test_recv_bytes_into);
 	T_RUN(test_reader_killed);
 	T_RUN(test_writer_killed_mid_publish);
+	T_RUN(test_reader_killed_mid_run);
 	T_RUN(test_writers_killed_at_random);
 	T_RUN(test_bursts);
 	T_RUN(test_duplex_and_poll);

@@ -28,21 +28,6 @@ static uint64_t hdr(uint32_t kind, uint64_t len)
 	return ((uint64_t)kind << 32) | len;
 }
 
-/* Message contents: a function of a sequence number and the offset. */
-static void fill(uint8_t *b, size_t n, uint32_t seq)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(seq * 131u + i * 7u + (i >> 8) + 1u);
-}
-
-static bool same(const uint8_t *b, size_t n, uint32_t seq)
-{
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (uint8_t)(seq * 131u + i * 7u + (i >> 8) + 1u))
-			return false;
-	return true;
-}
-
 /* ---- the calls, one process ---- */
 
 static void calls_basic(struct mproc_rport *p, struct mproc_ring *r)
@@ -52,11 +37,11 @@ static void calls_basic(struct mproc_rport *p, struct mproc_ring *r)
 	void *w;
 	/* a send of MPROC__RING_BULK_MIN bytes or more is a BULK record */
 	uint64_t t = r->tail;
-	fill(a, 3000, 1);
+	t_fill(a, 3000, 1);
 	T_OK(mproc_ring_send(p, a, 3000, 0));
 	T_EQ(hdr_at(p, t), hdr(MPROC__RING_BULK, 3000));
 	T_EQ(mproc_ring_recv(p, b, sizeof b, NULL, 0), 3000);
-	T_ASSERT(same(b, 3000, 1));
+	T_ASSERT(t_same(b, 3000, 1));
 	/* one byte less is a DATA record */
 	t = r->tail;
 	T_OK(mproc_ring_send(p, a, MPROC__RING_BULK_MIN - 1, 0));
@@ -78,19 +63,19 @@ static void calls_basic(struct mproc_rport *p, struct mproc_ring *r)
 	T_EQ(mproc_ring_poll(p, 0), 0);
 	T_EQ(mproc_ring_recv_burst(p, &(struct iovec){b, sizeof b}, 1, NULL, 0), -EAGAIN);
 	T_EQ(mproc_ring_recv(p, b, sizeof b, NULL, 2 * MPROC_NS_PER_MS), -ETIMEDOUT);
-	fill(w, 2100, 2);
+	t_fill(w, 2100, 2);
 	T_OK(mproc_ring_commit(p, 2100));
 	T_EQ(hdr_at(p, t), hdr(MPROC__RING_BULK, 2100));
 	T_EQ(mproc_ring_poll(p, 0), 1);
 	T_EQ(mproc_ring_peek(p, &where, 0), 2100);
-	T_ASSERT(same(where, 2100, 2));
+	T_ASSERT(t_same(where, 2100, 2));
 	T_OK(mproc_ring_release(p));
 	/* committed below the threshold, and empty: still BULK records */
 	T_OK(mproc_ring_reserve(p, 4000, &w, 0));
-	fill(w, 100, 3);
+	t_fill(w, 100, 3);
 	T_OK(mproc_ring_commit(p, 100));
 	T_EQ(mproc_ring_recv(p, b, sizeof b, NULL, 0), 100);
-	T_ASSERT(same(b, 100, 3));
+	T_ASSERT(t_same(b, 100, 3));
 	T_OK(mproc_ring_reserve(p, 4000, &w, 0));
 	T_OK(mproc_ring_commit(p, 0));
 	T_EQ(mproc_ring_recv(p, b, sizeof b, NULL, 0), 0);
@@ -103,7 +88,7 @@ static void calls_burst(struct mproc_rport *p)
 	static uint8_t a[BIG], dst[4][BIG];
 	static const size_t lens[4] = {10, 3000, 20, 2500};
 	for (uint32_t i = 0; i < 4; i++) {
-		fill(a, lens[i], 10 + i);
+		t_fill(a, lens[i], 10 + i);
 		T_OK(mproc_ring_send(p, a, lens[i], 0));
 	}
 	struct iovec iov[8];
@@ -113,20 +98,20 @@ static void calls_burst(struct mproc_rport *p)
 	T_EQ(mproc_ring_recv_burst(p, iov, 8, got, 0), 4);
 	for (uint32_t i = 0; i < 4; i++) {
 		T_EQ(got[i], lens[i]);
-		T_ASSERT(same(dst[i], lens[i], 10 + i));
+		T_ASSERT(t_same(dst[i], lens[i], 10 + i));
 	}
 	/* a BULK record reserved, not committed, ends a burst there */
 	void *w;
-	fill(a, 30, 20);
+	t_fill(a, 30, 20);
 	T_OK(mproc_ring_send(p, a, 30, 0));
 	T_OK(mproc_ring_reserve(p, 2048, &w, 0));
 	T_EQ(mproc_ring_recv_burst(p, iov, 8, got, 0), 1);
 	T_EQ(got[0], 30);
-	fill(w, 2048, 21);
+	t_fill(w, 2048, 21);
 	T_OK(mproc_ring_commit(p, 2048));
 	T_EQ(mproc_ring_recv_burst(p, iov, 8, got, 0), 1);
 	T_EQ(got[0], 2048);
-	T_ASSERT(same(dst[0], 2048, 21));
+	T_ASSERT(t_same(dst[0], 2048, 21));
 }
 
 /*
@@ -144,7 +129,7 @@ static void fifo_check(struct fifo *f, const uint8_t *b, size_t n)
 {
 	T_ASSERT(f->count > 0);
 	uint32_t seq = f->seq[f->first], len = f->len[f->first];
-	if (n != len || !same(b, n, seq))
+	if (n != len || !t_same(b, n, seq))
 		T_FAIL("message %u: %zu bytes, %u expected, or corrupt", seq, n, len);
 	f->first = (f->first + 1) % 512;
 	f->count--;
@@ -199,7 +184,7 @@ static void calls_laps(struct mproc_rport *p, long rounds)
 		size_t commit = len;
 		int rc;
 		if (rand_r(&seed) % 2) {
-			fill(a, len, seq);
+			t_fill(a, len, seq);
 			rc = mproc_ring_send(p, a, len, 0);
 		} else {
 			void *w;
@@ -207,7 +192,7 @@ static void calls_laps(struct mproc_rport *p, long rounds)
 			if (rc == 0) {
 				if (rand_r(&seed) % 3 == 0)
 					commit = (size_t)rand_r(&seed) % (len + 1);
-				fill(w, commit, seq);
+				t_fill(w, commit, seq);
 				T_OK(mproc_ring_commit(p, commit));
 			}
 		}
@@ -279,7 +264,7 @@ static int wait_one(void *arg)
 			return 4;
 		n = mproc_ring_recv(&p, b, BIG, NULL, 0);
 	}
-	if (n != (ssize_t)w->want || !same(where, w->want, 99))
+	if (n != (ssize_t)w->want || !t_same(where, w->want, 99))
 		return 5;
 	return 0;
 }
@@ -314,7 +299,7 @@ static void test_bulk_wakes(void)
 				T_OK(mproc_ring_send(&p, a, 3000, 0));
 			pid_t pid = t_fork(wait_one, &wt, 20);
 			usleep(20000);	/* the consumer is asleep by now */
-			fill(a, wt.want, 99);
+			t_fill(a, wt.want, 99);
 			if (shape == 2) {
 				T_OK(mproc_ring_send(&p, a, wt.want, 0));
 			} else {
@@ -359,10 +344,10 @@ static void test_bulk_abandoned(void)
 		T_ASSERT(moved == 0 || (tail & q.mask) + moved == q.capacity);
 		T_EQ(mproc_ring_recv(&p, b, BIG, NULL, 0), -EAGAIN);
 		size_t len = round % 2 ? 3000 : 24;
-		fill(a, len, (uint32_t)round);
+		t_fill(a, len, (uint32_t)round);
 		T_OK(mproc_ring_send(&q, a, len, 0));
 		T_EQ(mproc_ring_recv(&p, b, BIG, NULL, 0), (ssize_t)len);
-		T_ASSERT(same(b, len, (uint32_t)round));
+		T_ASSERT(t_same(b, len, (uint32_t)round));
 		T_EQ(mproc_ring_recv(&p, b, BIG, NULL, 0), -EAGAIN);
 		p = q;	/* the new producer's port plays both roles from here */
 	}
@@ -411,12 +396,12 @@ struct bulk_run {
 	int slow;	/* 1: the producer pauses now and then */
 };
 
-/* Sequence number and length in the first 8 bytes, the rest fill()ed. */
+/* Sequence number and length in the first 8 bytes, the rest t_fill()ed. */
 static size_t make_msg(uint8_t *b, uint32_t seq, unsigned *seed)
 {
 	size_t len = rand_r(seed) % 2 ? MPROC__RING_BULK_MIN + (size_t)rand_r(seed) % 2100
 				      : 8 + (size_t)rand_r(seed) % 300;
-	fill(b + 8, len - 8, seq);
+	t_fill(b + 8, len - 8, seq);
 	memcpy(b, &seq, 4);
 	uint32_t l = (uint32_t)len;
 	memcpy(b + 4, &l, 4);
@@ -430,7 +415,7 @@ static bool msg_ok(const uint8_t *b, size_t n, uint32_t seq)
 		return false;
 	memcpy(&s, b, 4);
 	memcpy(&l, b + 4, 4);
-	return s == seq && l == n && same(b + 8, n - 8, seq);
+	return s == seq && l == n && t_same(b + 8, n - 8, seq);
 }
 
 static int bulk_producer(void *arg)

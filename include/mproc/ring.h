@@ -102,6 +102,7 @@ struct mproc_rport {
 	uint64_t res_from;	/* producer: the tail before the reservation (and its pad) */
 	uint64_t res_at;	/* producer: where the reserved record starts */
 	uint64_t peek_next;	/* consumer: head after the peeked message */
+	uint64_t peek_hdr;	/* consumer: the header its release writes at peek_next, 0: none */
 	uint32_t max_msg;	/* mproc_ring_max_msg() */
 	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
 	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
@@ -239,6 +240,8 @@ int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
 #define MPROC__RING_DATA 0x41544144u	/* kind of a message record, "DATA" */
 #define MPROC__RING_BULK 0x4b4c5542u	/* a large message published by tail, "BULK" */
 #define MPROC__RING_BULK_MIN 2048u	/* single sends of this many bytes or more are BULK */
+#define MPROC__RING_RUN 0x52000000u	/* a run of equal messages: "R", count in the low 24 bits */
+#define MPROC__RING_RUN_MAX 0xffffffu	/* the most messages one RUN record holds */
 
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
@@ -250,11 +253,44 @@ void mproc__ring_wake_prod(struct mproc_rport *p);
 void mproc__ring_copy_big(void *dst, const void *src, size_t n);
 void mproc__ring_publish_padded(struct mproc_rport *p, uint64_t from, uint64_t at, uint64_t len);
 void mproc__ring_resync(struct mproc_rport *p);
+void mproc__ring_cons_resync(struct mproc_rport *p);
 
 /* Bytes a record of len payload bytes takes. */
 static inline uint64_t mproc__ring_rec(uint64_t len)
 {
 	return MPROC__RING_HDR + ((len + 7) & ~(uint64_t)7);
+}
+
+/* The number of messages in a RUN record with this header's kind and
+ * length, or 0 when it is no RUN header (a run holds two or more messages
+ * of one to max_msg bytes). */
+static inline uint32_t mproc__ring_run_count(uint64_t h)
+{
+	uint32_t kind = (uint32_t)(h >> 32), c = kind & MPROC__RING_RUN_MAX;
+	return (kind & ~MPROC__RING_RUN_MAX) == MPROC__RING_RUN && c >= 2 && (uint32_t)h ? c : 0;
+}
+
+/*
+ * Consumer: for the record with header h at a buffer offset with room
+ * bytes to the end of the buffer, the distance from its header to the
+ * next header, once its first message is taken: a DATA or BULK record's
+ * size, or a RUN record's stride, where *nh, the header of the run's rest
+ * (a RUN one fewer, or DATA for the last message), is to be written.  0
+ * when h is no such record, a length over max or one that does not fit.
+ */
+static inline uint64_t mproc__ring_step(uint64_t h, uint32_t max, uint64_t room, uint64_t *nh)
+{
+	uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
+	uint64_t size = mproc__ring_rec(len), c;
+	*nh = 0;
+	if (len > max)
+		return 0;
+	if (kind == MPROC__RING_DATA || kind == MPROC__RING_BULK)
+		return size <= room ? size : 0;
+	if ((c = mproc__ring_run_count(h)) == 0 || MPROC__RING_HDR + c * (size - 8) > room)
+		return 0;
+	*nh = c == 2 ? ((uint64_t)MPROC__RING_DATA << 32) | len : h - ((uint64_t)1 << 32);
+	return size - MPROC__RING_HDR;
 }
 
 /*
@@ -328,7 +364,21 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
  * docs/design.md), while reading tail once more costs a large message
  * little.  A consumer that finds a BULK header waits until tail covers the
  * record (mproc__ring_bulk_whole), and after one goes by tail (by_tail).
- * Bursts keep DATA records: they release one header per run of messages.
+ *
+ * A send burst writes consecutive messages of one length as a RUN record:
+ * one header (the count, and the length of each) and the payloads at a
+ * stride of the length rounded up to 8, with no header between them, so
+ * that 64-byte messages take 64 bytes each instead of 72 (the fixed-size
+ * ring's density).  A consumer that takes the first k messages of a run
+ * and not all of them writes a header for the rest where the next
+ * message's header would have been, over the last 8 bytes of the k-th
+ * message's stride, which it has just copied and still owns, and then
+ * stores head there: the rest is an ordinary record at head, for the
+ * next call and for another process sharing the end.  A reader killed
+ * between that write and the store of head has spoilt the k-th message's
+ * end for whoever reads from head again: a Pipe's next reader, told by
+ * the side's lock, moves head past what that one took
+ * (mproc__ring_cons_resync).
  */
 
 /*
@@ -425,12 +475,14 @@ static inline bool mproc__ring_bulk_whole(uint64_t *tail_cache, uint64_t cap,
 }
 
 /*
- * Consumer: the length of the message at head, with *recp and *headp set,
- * when a whole record is there and checks out against our geometry; -1
- * for the slow path (empty, a pad, a BULK record not yet whole, corrupt).
+ * Consumer: the length of the message at head, with *recp set to its
+ * record, *nextp to the head after it and *nhp to the header to write
+ * there first (the rest of a run, ring.c; 0: none), when a whole record is
+ * there and checks out against our geometry; -1 for the slow path (empty,
+ * a pad, a BULK record not yet whole, corrupt).
  */
 static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring *r,
-					const uint8_t **recp, uint64_t *headp)
+					const uint8_t **recp, uint64_t *nextp, uint64_t *nhp)
 {
 	uint64_t cap = p->capacity;
 	uint32_t max = p->max_msg;
@@ -451,21 +503,29 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring
 	 * multiple below it, which the checks keep inside the buffer; the slow
 	 * path reports it once the stream runs dry. */
 	const uint8_t *rec = p->data + (off & ~(uint64_t)7);
-	/* Acquire: pairs with the producer's release of this header: the
-	 * payload is visible. */
+	/* Acquire: pairs with the producer's release of this header (or of
+	 * the first header of its publication): the payload is visible. */
 	uint64_t h = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_ACQUIRE);
-	uint32_t len = (uint32_t)h, kind = (uint32_t)(h >> 32);
-	if ((kind != MPROC__RING_DATA && kind != MPROC__RING_BULK) || len > max ||
-	    mproc__ring_rec(len) > cap - off)
+	uint64_t step = mproc__ring_step(h, max, cap - (off & ~(uint64_t)7), nhp);
+	if (step == 0)
 		return -1;
-	if (kind == MPROC__RING_BULK &&
+	if ((uint32_t)(h >> 32) == MPROC__RING_BULK &&
 	    !mproc__ring_bulk_whole(&p->tail_cache, cap, r, rec, head, h))
 		return -1;
-	p->by_tail = kind == MPROC__RING_BULK;
+	p->by_tail = (uint32_t)(h >> 32) == MPROC__RING_BULK;
 	*recp = rec;
-	*headp = head;
-	return len;
+	*nextp = head + step;
+	return (uint32_t)h;
 }
+
+/*
+ * Consumer: hands the space up to next back to the producer, first writing
+ * nh (when not 0) as the header at next: the rest of a RUN record whose
+ * first message was just taken.  That word is the end of the message
+ * taken, still ours until head passes it, so nothing but us writes there.
+ */
+static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
+				    uint64_t nh);
 
 /* Consumer: hands the space up to next back to the producer. */
 static inline void mproc__ring_consume(struct mproc_rport *p, struct mproc_ring *r, uint64_t next)
@@ -476,6 +536,20 @@ static inline void mproc__ring_consume(struct mproc_rport *p, struct mproc_ring 
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);	/* as in publish */
 	if (__atomic_load_n(&r->prod_waiting, __ATOMIC_RELAXED) != 0)
 		mproc__ring_wake_prod(p);
+}
+
+static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
+				    uint64_t nh)
+{
+	/* Relaxed: the release store of head in consume orders it, for a
+	 * next consumer process (which takes the Pipe's read lock after
+	 * us) and for a look that acquires head (ring.c, cons_look).  The
+	 * multiple of 8 at or below next: a run's records are 8-aligned
+	 * from the header we read, which a corrupt head rounded down. */
+	if (nh)
+		__atomic_store_n((uint64_t *)(void *)(p->data + (next & p->mask & ~(uint64_t)7)), nh,
+				 __ATOMIC_RELAXED);
+	mproc__ring_consume(p, r, next);
 }
 
 /*
@@ -560,11 +634,12 @@ static inline ssize_t mproc__ring_recv_fast(struct mproc_rport *p, void *buf, si
 	uint64_t slot = p->slot, head;
 	if (!slot) {
 		const uint8_t *rec;
-		int64_t n = mproc__ring_front(p, r, &rec, &head);
+		uint64_t next, nh;
+		int64_t n = mproc__ring_front(p, r, &rec, &next, &nh);
 		if (n < 0 || (uint64_t)n > cap)
 			return MPROC__RING_SLOW;
 		mproc__ring_copy(buf, rec + MPROC__RING_HDR, (size_t)n);
-		mproc__ring_consume(p, r, head + mproc__ring_rec((uint64_t)n));
+		mproc__ring_take(p, r, next, nh);
 		return (ssize_t)n;
 	}
 	uint8_t *data = p->data;
@@ -604,11 +679,10 @@ static inline ssize_t mproc__ring_peek_fast(struct mproc_rport *p, const void **
 	uint64_t head;
 	if (!p->slot) {
 		const uint8_t *rec;
-		int64_t n = mproc__ring_front(p, r, &rec, &head);
+		int64_t n = mproc__ring_front(p, r, &rec, &p->peek_next, &p->peek_hdr);
 		if (n < 0)
 			return MPROC__RING_SLOW;
 		*where = rec + MPROC__RING_HDR;
-		p->peek_next = head + mproc__ring_rec((uint64_t)n);
 		p->peeked = 1;
 		return (ssize_t)n;
 	}
@@ -616,6 +690,7 @@ static inline ssize_t mproc__ring_peek_fast(struct mproc_rport *p, const void **
 		return MPROC__RING_SLOW;
 	*where = p->data + (head & p->mask);
 	p->peek_next = head + p->slot;
+	p->peek_hdr = 0;
 	p->peeked = 1;
 	return (ssize_t)p->slot;
 }
@@ -692,7 +767,7 @@ static inline int mproc_ring_release(struct mproc_rport *p)
 	if (!p || !p->peeked)
 		return -EINVAL;
 	p->peeked = 0;
-	mproc__ring_consume(p, p->ring, p->peek_next);
+	mproc__ring_take(p, p->ring, p->peek_next, p->peek_hdr);
 	return 0;
 }
 
