@@ -73,7 +73,7 @@
 #define REC_PAD 0x44444150u
 #define REC_RUN 0x52000000u
 #define RING_MAGIC 0x474e4952434f524dull
-#define RING_LAYOUT 4ull
+#define RING_LAYOUT 5ull
 #define RING_MAX_MSG 0x7ffffff8u
 #define PIPE_MAGIC 0x45504950434f524dull
 #define QUEUE_MAGIC 0x4555455543524d51ull

@@ -22,8 +22,8 @@
  * released by its first header as here; the consumer's one new store, the
  * header of a run's rest, goes into bytes at or past head that nothing
  * else writes until its own release of head, and a reader killed between
- * the two is what mproc__ring_cons_resync repairs (tests/test_ring_run.c,
- * tests/test_pipe.c test_reader_killed_mid_run).
+ * the two is what the undo note and mproc__ring_cons_resync repair
+ * (tests/test_ring_run.c, tests/test_pipe.c test_reader_killed_mid_run).
  * Sleeping: a waiting side counts itself in (cons_waiting / prod_waiting, a
  * seq_cst RMW), reads its event count, re-checks and sleeps on the count;
  * the other side's publish is a release store, a compiler barrier and a

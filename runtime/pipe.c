@@ -6,7 +6,7 @@
  * the ring consistent (head moves only after a whole copy), but for the
  * header of a run's rest that it may have written over the end of a
  * message it took (ring.h), which the next reader, told by the lock
- * (-EOWNERDEAD), steps over (mproc__ring_cons_resync); a writer that
+ * (-EOWNERDEAD), takes back out (mproc__ring_cons_resync); a writer that
  * dies between publishing a record and storing tail leaves the record
  * behind tail, so the next writer walks tail over it (mproc__ring_resync)
  * before it sends.
@@ -176,7 +176,7 @@ static int64_t remaining(int64_t deadline)
  * within the deadline made of timeout_ns (*deadline): 0 with *lp held, or
  * -errno.  A writer that took the lock from a dead one walks tail over
  * what that one published (mproc__ring_resync) before it writes; a reader
- * steps over what a dead one took (mproc__ring_cons_resync).
+ * undoes the run header a dead one wrote (mproc__ring_cons_resync).
  */
 static int end_lock(struct mproc_conn *c, bool write, int64_t timeout_ns, int64_t *deadline,
 		    struct mproc_lock **lp)

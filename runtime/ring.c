@@ -54,7 +54,7 @@
 #endif
 
 #define RING_MAGIC 0x474e4952434f524dull	/* "MROCRING" */
-#define RING_LAYOUT 4ull	/* mixed into the check: older layouts fail validation (4: RUN records) */
+#define RING_LAYOUT 5ull	/* mixed into the check: older layouts fail validation (5: RUN records) */
 #define REC_HDR MPROC__RING_HDR
 #define REC_DATA MPROC__RING_DATA
 #define REC_BULK MPROC__RING_BULK
@@ -520,35 +520,24 @@ void mproc__ring_resync(struct mproc_rport *p)
 
 /*
  * A consumer that died after writing the header of a run's rest
- * (mproc__ring_take, cons_burst_runrec) and before storing head left that
- * header over the end of a message it had taken: read again from head,
- * that message would come out spoilt.  Called by whoever takes over the
- * consumer's side (a Pipe's reader that got -EOWNERDEAD from the side's
- * lock): when the record at head is a run and the word where the header
- * of its rest after k messages would go holds exactly that header, head
- * moves there: those k messages went with the dead reader, as a message
- * it had copied would have.  A payload that happens to hold those exact
- * eight bytes, with a reader dying there, would cost its messages too.
+ * (mproc__ring_rehead) and before storing head at it left that header over
+ * the end of a message it had not handed out.  Called by whoever takes
+ * over the consumer's side (a Pipe's reader that got -EOWNERDEAD from the
+ * side's lock): when undo_at lies past head, within a capacity of it, the
+ * word noted there goes back, and the messages from head on arrive again,
+ * whole.  Once head has reached undo_at (the normal case), there is
+ * nothing to do.  Relaxed: the lock taken from the dead reader orders its
+ * stores before us (mproc__ring_rehead); the producer writes nothing at
+ * or past head, so the word put back stays until we hand it out.
  */
 void mproc__ring_cons_resync(struct mproc_rport *p)
 {
 	struct mproc_ring *r = p->ring;
-	uint64_t head = MPI_LOAD(&r->head), off = head & p->mask, nh;
-	if (p->slot || (head & 7))
-		return;
-	uint64_t h = rec_load(p, off);
-	uint32_t c = mproc__ring_run_count(h);
-	uint64_t stride = mproc__ring_step(h, p->max_msg, p->capacity - off, &nh);
-	if (!c || !stride)
-		return;
-	for (uint32_t k = 1; k < c; k++) {
-		uint64_t rest = c - k == 1 ? ((uint64_t)REC_DATA << 32) | (uint32_t)h
-					   : h - ((uint64_t)k << 32);
-		if (MPI_LOAD((const uint64_t *)(const void *)(p->data + off + k * stride)) == rest) {
-			mproc__ring_consume(p, r, head + k * stride);
-			return;
-		}
-	}
+	uint64_t head = MPI_LOAD(&r->head), at = MPI_LOAD(&r->undo_at);
+	if (p->slot || (at & 7) || at - head - 1 >= p->capacity - REC_HDR)
+		return;	/* head at or past it (or a hostile value): not pending */
+	MPI_STORE((uint64_t *)(void *)(p->data + (at & p->mask)), MPI_LOAD(&r->undo_word));
+	MPI_STORE(&r->undo_at, head);
 }
 
 /*
@@ -1114,6 +1103,8 @@ ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size
 	uint64_t at, next, nh;
 	if (!p || (!buf && cap))
 		return -EINVAL;
+	if (p->peeked)
+		return -EBUSY;
 	if (timeout_ns != 0 && buf && cons_wait_brief(p)) {
 		ssize_t n = mproc__ring_recv_fast(p, buf, cap);
 		if (n != MPROC__RING_SLOW)
@@ -1138,6 +1129,8 @@ ssize_t mproc__ring_peek_slow(struct mproc_rport *p, const void **where, int64_t
 	uint64_t at, next, nh;
 	if (!p || !where)
 		return -EINVAL;
+	if (p->peeked)
+		return -EBUSY;
 	if (timeout_ns != 0 && cons_wait_brief(p)) {
 		ssize_t n = mproc__ring_peek_fast(p, where);
 		if (n != MPROC__RING_SLOW)
@@ -1237,10 +1230,8 @@ static unsigned cons_burst_runrec(struct mproc_rport *p, const struct iovec *buf
 	} else if (k) {
 		uint64_t rest = c - k == 1 ? ((uint64_t)REC_DATA << 32) | len
 					   : h - ((uint64_t)k << 32);
-		/* Relaxed: the release store of head after us orders it
-		 * (mproc__ring_take). */
-		__atomic_store_n((uint64_t *)(void *)(rec + k * stride), rest, __ATOMIC_RELAXED);
 		*pos += k * stride;
+		mproc__ring_rehead(p, p->ring, *pos, rest);
 	}
 	return i;
 }

@@ -104,6 +104,12 @@ static void test_layout(void)
 	T_EQ(mproc_ring_peek(&p, &w, 0), 24);
 	T_ASSERT(w == p.data + 32 && t_same(w, 24, 101));
 	T_EQ(r->head, 24);
+	/* taking another while one is peeked: refused (its release would
+	 * write the rest's header behind head) */
+	uint8_t one[64];
+	const void *w2;
+	T_EQ(mproc_ring_recv(&p, one, sizeof one, NULL, 0), -EBUSY);
+	T_EQ(mproc_ring_peek(&p, &w2, 0), -EBUSY);
 	T_OK(mproc_ring_release(&p));
 	T_EQ(r->head, 48);
 	T_EQ(hdr_at(&p, 48), hdr(RUN(3), 24));
@@ -252,38 +258,94 @@ static void test_hostile(void)
 }
 
 /*
- * The states a reader killed inside a run leaves, made by hand: it wrote
- * the header of the rest over the end of the message(s) it took but not
- * head.  mproc__ring_cons_resync (a Pipe's next reader) moves head to
- * that header; a reader that died before writing it leaves nothing to
- * move, and everything arrives again, intact.
+ * A reader killed inside a run, made by hand as test_pipe does it: a real
+ * receive that takes part of a run (writing the header of the rest over
+ * the end of the last message it took), then head put back where it was,
+ * as if it died before storing it.  mproc__ring_cons_resync (a Pipe's next
+ * reader) must put the word back, so that everything from head arrives
+ * again, whole: with the run at head, after whole records taken by the
+ * same burst, after a pad hopped by a burst or by a single receive, and
+ * after a run already cut once.  A reader that finished (head at or past
+ * the header it wrote) leaves nothing to undo, even when a payload holds
+ * exactly that header's bytes.
  */
+static void die_after(struct mproc_rport *p, unsigned nbufs, bool single, int want)
+{
+	uint64_t head = p->ring->head;
+	if (single) {
+		uint8_t b[MAXLEN];
+		T_EQ(mproc_ring_recv(p, b, sizeof b, NULL, 0), want);
+	} else {
+		static uint8_t d[MAXB][MAXLEN];
+		struct iovec iov[MAXB];
+		for (unsigned i = 0; i < nbufs; i++)
+			iov[i] = (struct iovec){d[i], MAXLEN};
+		T_EQ(mproc_ring_recv_burst(p, iov, nbufs, NULL, 0), want);
+	}
+	T_ASSERT(p->ring->undo_at > head);	/* it did write a rest header */
+	__atomic_store_n(&p->ring->head, head, __ATOMIC_RELEASE);	/* "died" */
+	mproc__ring_cons_resync(p);
+	T_EQ(p->ring->head, head);
+	T_EQ(p->ring->undo_at, head);
+}
+
 static void test_dead_reader(void)
 {
 	size_t size;
 	struct mproc_rport p;
 	struct mproc_ring *r = t_new_ring(1024, &size);
 	T_OK(mproc_ring_port(&p, r, size));
-	for (uint32_t k = 0; k < 5; k++) {	/* it took k of 5 */
-		uint32_t seq = 10 * k;
-		T_EQ(send_run(&p, 32, 5, seq), 5);
-		uint64_t head = r->head;
-		if (k)
-			put_hdr(&p, head + k * 32, k == 4 ? hdr(DATA, 32) : hdr(RUN(5 - k), 32));
-		mproc__ring_cons_resync(&p);
-		T_EQ(r->head, head + k * 32);
-		recv_some(&p, 8, 64, (int)(5 - k), 32, seq + k);
-		mproc__ring_cons_resync(&p);	/* a DATA record or empty: nothing */
+	for (unsigned k = 1; k < 5; k++) {	/* it took k of 5 */
+		T_EQ(send_run(&p, 32, 5, 10 * k), 5);
+		die_after(&p, k, false, (int)k);
+		recv_some(&p, 8, 64, 5, 32, 10 * k);
+		mproc__ring_cons_resync(&p);	/* finished: nothing to undo */
 		T_EQ(r->head, r->tail);
 	}
+	/* whole records before the run, in the same burst */
+	const size_t lens[6] = {40, 24, 24, 24, 24, 24};
+	T_EQ(send_lens(&p, lens, 6, 100), 6);
+	die_after(&p, 3, false, 3);	/* the 40, then 2 of the run of 5 */
+	recv_one(&p, 40, 100);
+	recv_some(&p, 8, 64, 5, 24, 101);
+	/* a run after a pad: a burst, then a single receive, hop the pad */
+	for (int single = 0; single < 2; single++) {
+		r = t_new_ring(1024, &size);
+		T_OK(mproc_ring_port(&p, r, size));
+		uint8_t big[200];
+		for (int i = 0; i < 5; i++) {	/* 4 x 208 + 168: head and tail at 1000 */
+			size_t n = i < 4 ? 200 : 160;
+			T_OK(mproc_ring_send(&p, big, n, 0));
+			T_EQ(mproc_ring_recv(&p, big, sizeof big, NULL, 0), (ssize_t)n);
+		}
+		T_EQ(send_run(&p, 64, 4, 300), 4);	/* a pad at 1000, the run at 1024 */
+		T_EQ(hdr_at(&p, 1000) >> 32, 0x44444150u);
+		die_after(&p, 2, single, single ? 64 : 2);
+		recv_some(&p, 8, 64, 4, 64, 300);
+	}
 	/* a run already cut once (head inside it): the same from there */
-	T_EQ(send_run(&p, 16, 6, 100), 6);
-	recv_one(&p, 16, 100);
+	T_EQ(send_run(&p, 16, 6, 400), 6);
+	recv_one(&p, 16, 400);
+	die_after(&p, 2, false, 2);
+	recv_some(&p, 8, 64, 5, 16, 401);
+	/* honest payloads that hold a rest header's exact bytes, read by a
+	 * reader that finished: a takeover changes nothing */
+	static uint8_t m[3][16];
+	struct iovec iov[3];
+	for (int i = 0; i < 3; i++) {
+		memset(m[i], 0, 16);
+		memcpy(m[i] + 8, &(uint64_t){hdr(i < 2 ? RUN(3 - i - 1) : DATA, 16)}, 8);
+		iov[i] = (struct iovec){m[i], 16};
+	}
 	uint64_t head = r->head;
-	put_hdr(&p, head + 2 * 16, hdr(RUN(3), 16));
+	T_EQ(mproc_ring_send_burst(&p, iov, 3, 0), 3);
 	mproc__ring_cons_resync(&p);
-	T_EQ(r->head, head + 32);
-	recv_some(&p, 8, 64, 3, 16, 103);
+	T_EQ(r->head, head);
+	uint8_t b[16];
+	for (int i = 0; i < 3; i++) {
+		T_EQ(mproc_ring_recv(&p, b, sizeof b, NULL, 0), 16);
+		T_ASSERT(memcmp(b, m[i], 16) == 0);
+	}
 }
 
 /* ---- two processes ---- */

@@ -59,7 +59,9 @@ struct __attribute__((aligned(64))) mproc_ring {
 	uint64_t pad1[7];
 	/* the consumer's line */
 	uint64_t head;		/* bytes consumed */
-	uint64_t pad2[7];
+	uint64_t undo_at;	/* where the last header of a run's rest went (ring.h) */
+	uint64_t undo_word;	/* the 8 bytes of a taken message it went over */
+	uint64_t pad2[5];
 	/* read by both fast paths on every call, written only by a side that
 	 * is about to sleep, by close, and by a reader arming its fd */
 	uint32_t closed;	/* MPROC_RING_CLOSED_* */
@@ -152,7 +154,7 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  *   Copy out: the message length; -EMSGSIZE if cap is too small (the
  *   message stays; *need, if non-NULL, gets its length); -EAGAIN,
  *   -ETIMEDOUT; -EPIPE once the writer closed and the ring is drained;
- *   -EBADMSG; -EINVAL.
+ *   -EBADMSG; -EINVAL; -EBUSY while a peeked message is not released.
  *
  * int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where,
  *                        int64_t timeout_ns);
@@ -167,7 +169,8 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  *                         int64_t timeout_ns);
  * int mproc_ring_release(struct mproc_rport *p);
  *   Zero copy, consumer: look at the next message in place (its length is
- *   returned; errors as recv), then release it (-EINVAL if none is peeked).
+ *   returned; errors as recv, -EBUSY while one is peeked), then release it
+ *   (-EINVAL if none is peeked).
  *
  * A port is used by one thread at a time; it may play both roles (a test
  * that sends and receives through one port): the two roles keep separate
@@ -374,11 +377,12 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
  * message's header would have been, over the last 8 bytes of the k-th
  * message's stride, which it has just copied and still owns, and then
  * stores head there: the rest is an ordinary record at head, for the
- * next call and for another process sharing the end.  A reader killed
- * between that write and the store of head has spoilt the k-th message's
- * end for whoever reads from head again: a Pipe's next reader, told by
- * the side's lock, moves head past what that one took
- * (mproc__ring_cons_resync).
+ * next call and for another process sharing the end.  The 8 bytes it
+ * writes over go to the consumer's line first: a reader killed between
+ * that write and the store of head leaves them there, and a Pipe's next
+ * reader, told by the side's lock, puts them back
+ * (mproc__ring_cons_resync), so that what the dead one had not handed out
+ * arrives again, whole, as a DATA record it was copying would.
  */
 
 /*
@@ -521,8 +525,9 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring
 /*
  * Consumer: hands the space up to next back to the producer, first writing
  * nh (when not 0) as the header at next: the rest of a RUN record whose
- * first message was just taken.  That word is the end of the message
- * taken, still ours until head passes it, so nothing but us writes there.
+ * first message was just taken (mproc__ring_rehead).  That word is the end
+ * of the message taken, still ours until head passes it, so nothing but us
+ * writes there.
  */
 static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
 				    uint64_t nh);
@@ -538,17 +543,37 @@ static inline void mproc__ring_consume(struct mproc_rport *p, struct mproc_ring 
 		mproc__ring_wake_prod(p);
 }
 
+/*
+ * Consumer: writes nh, the header of a run's rest, at index `at` (a
+ * multiple of 8 at or past head, inside the run), over the last 8 bytes of
+ * a message just taken, noting first in the consumer's line what it
+ * replaces.  Until head is stored at or past `at`, a reader that takes
+ * over from us after we died finds undo_at past head and puts the word
+ * back (mproc__ring_cons_resync), so the messages we had not handed out
+ * arrive again, whole.  Relaxed, all three: the header is read by a next
+ * call of ours, or, through the release store of head after it, by a look
+ * from another thread (which acquires head) or a next reader process
+ * (which takes the Pipe's read lock after us); the undo fields only by a
+ * reader that takes over after our death, which makes everything we
+ * stored before dying visible to it (the kernel's exit and the lock's
+ * hand-over), and we store them before the header in program order.
+ */
+static inline void mproc__ring_rehead(struct mproc_rport *p, struct mproc_ring *r, uint64_t at,
+				      uint64_t nh)
+{
+	uint64_t *w = (uint64_t *)(void *)(p->data + (at & p->mask));
+	__atomic_store_n(&r->undo_word, __atomic_load_n(w, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&r->undo_at, at, __ATOMIC_RELAXED);
+	__atomic_store_n(w, nh, __ATOMIC_RELAXED);
+}
+
 static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
 				    uint64_t nh)
 {
-	/* Relaxed: the release store of head in consume orders it, for a
-	 * next consumer process (which takes the Pipe's read lock after
-	 * us) and for a look that acquires head (ring.c, cons_look).  The
-	 * multiple of 8 at or below next: a run's records are 8-aligned
+	/* The multiple of 8 at or below next: a run's records are 8-aligned
 	 * from the header we read, which a corrupt head rounded down. */
 	if (nh)
-		__atomic_store_n((uint64_t *)(void *)(p->data + (next & p->mask & ~(uint64_t)7)), nh,
-				 __ATOMIC_RELAXED);
+		mproc__ring_rehead(p, r, next & ~(uint64_t)7, nh);
 	mproc__ring_consume(p, r, next);
 }
 
@@ -632,6 +657,8 @@ static inline ssize_t mproc__ring_recv_fast(struct mproc_rport *p, void *buf, si
 {
 	struct mproc_ring *r = p->ring;
 	uint64_t slot = p->slot, head;
+	if (p->peeked)
+		return MPROC__RING_SLOW;	/* -EBUSY */
 	if (!slot) {
 		const uint8_t *rec;
 		uint64_t next, nh;
@@ -677,6 +704,8 @@ static inline ssize_t mproc__ring_peek_fast(struct mproc_rport *p, const void **
 {
 	struct mproc_ring *r = p->ring;
 	uint64_t head;
+	if (p->peeked)
+		return MPROC__RING_SLOW;	/* -EBUSY */
 	if (!p->slot) {
 		const uint8_t *rec;
 		int64_t n = mproc__ring_front(p, r, &rec, &p->peek_next, &p->peek_hdr);
