@@ -537,6 +537,10 @@ void mproc__ring_cons_resync(struct mproc_rport *p)
 	if (p->slot || (at & 7) || at - head - 1 >= p->capacity - REC_HDR)
 		return;	/* head at or past it (or a hostile value): not pending */
 	MPI_STORE((uint64_t *)(void *)(p->data + (at & p->mask)), MPI_LOAD(&r->undo_word));
+	/* The word back before the note goes: a death in between leaves the
+	 * note pending, and the next reader restores it again (the same
+	 * word).  A compiler barrier: the two are relaxed stores. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	MPI_STORE(&r->undo_at, head);
 }
 

@@ -328,6 +328,45 @@ static void test_dead_reader(void)
 	recv_one(&p, 16, 400);
 	die_after(&p, 2, false, 2);
 	recv_some(&p, 8, 64, 5, 16, 401);
+	/* a reader that finished a partial take, then died idle: the note
+	 * equals head, where the rest's header stands; nothing to undo */
+	T_EQ(send_run(&p, 32, 4, 500), 4);
+	recv_some(&p, 1, 64, 1, 32, 500);
+	T_EQ(r->undo_at, r->head);
+	uint64_t rest = hdr_at(&p, r->head);
+	mproc__ring_cons_resync(&p);
+	T_EQ(hdr_at(&p, r->head), rest);
+	recv_some(&p, 8, 64, 3, 32, 501);
+	/* deaths between the steps, made by hand: only the word noted
+	 * (undo_at not yet moved: not pending), the note but not the header
+	 * (restoring puts the same word back), and inside a resync after
+	 * the restore (the note still pending: restored again) */
+	T_EQ(send_run(&p, 32, 4, 600), 4);
+	uint64_t h0 = r->head, at = h0 + 32, w = hdr_at(&p, at);
+	r->undo_word = 0x1234;
+	mproc__ring_cons_resync(&p);
+	T_EQ(hdr_at(&p, at), w);
+	r->undo_word = w;
+	r->undo_at = at;
+	mproc__ring_cons_resync(&p);
+	T_EQ(hdr_at(&p, at), w);
+	T_EQ(r->undo_at, h0);
+	r->undo_at = at;	/* died after the restore, before the reset */
+	mproc__ring_cons_resync(&p);
+	T_EQ(hdr_at(&p, at), w);
+	recv_some(&p, 8, 64, 4, 32, 600);
+	/* hostile notes: misaligned, at head, a capacity away or more,
+	 * behind head: nothing is written, head stays */
+	T_EQ(send_run(&p, 32, 4, 700), 4);
+	h0 = r->head;
+	const uint64_t bad_at[] = {h0 + 36, h0, h0 + 1024, h0 + 1020, h0 - 8, UINT64_MAX - 7, 0};
+	for (size_t i = 0; i < sizeof bad_at / sizeof bad_at[0]; i++) {
+		r->undo_at = bad_at[i];
+		r->undo_word = 0xdeadbeefull;
+		mproc__ring_cons_resync(&p);
+		T_EQ(r->head, h0);
+	}
+	recv_some(&p, 8, 64, 4, 32, 700);
 	/* honest payloads that hold a rest header's exact bytes, read by a
 	 * reader that finished: a takeover changes nothing */
 	static uint8_t m[3][16];

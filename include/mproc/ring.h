@@ -564,6 +564,10 @@ static inline void mproc__ring_rehead(struct mproc_rport *p, struct mproc_ring *
 	uint64_t *w = (uint64_t *)(void *)(p->data + (at & p->mask));
 	__atomic_store_n(&r->undo_word, __atomic_load_n(w, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 	__atomic_store_n(&r->undo_at, at, __ATOMIC_RELAXED);
+	/* A compiler barrier: relaxed stores to different objects may be
+	 * reordered by the compiler, and a death between them must find the
+	 * note stored before the header. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(w, nh, __ATOMIC_RELAXED);
 }
 
