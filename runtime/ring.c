@@ -16,7 +16,9 @@
  * the space back.
  * A burst (prod_burst_var) writes several records and publishes them with
  * one release store of the first one's header; the consumer's burst hands
- * their space back with one store of head.
+ * their space back with one store of head.  A consumer that takes part of
+ * a RUN record writes the header of the rest (relaxed) before its release
+ * store of head (mproc__ring_rehead in ring.h).
  * Each side caches the other's index in its process-local port and
  * re-reads the shared one only when the cache says full (or, fixed-size,
  * empty).

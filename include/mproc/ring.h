@@ -290,7 +290,8 @@ static inline uint64_t mproc__ring_step(uint64_t h, uint32_t max, uint64_t room,
 		return 0;
 	if (kind == MPROC__RING_DATA || kind == MPROC__RING_BULK)
 		return size <= room ? size : 0;
-	if ((c = mproc__ring_run_count(h)) == 0 || MPROC__RING_HDR + c * (size - 8) > room)
+	if ((c = mproc__ring_run_count(h)) == 0 ||
+	    MPROC__RING_HDR + c * (size - MPROC__RING_HDR) > room)
 		return 0;
 	*nh = c == 2 ? ((uint64_t)MPROC__RING_DATA << 32) | len : h - ((uint64_t)1 << 32);
 	return size - MPROC__RING_HDR;
@@ -522,16 +523,6 @@ static inline int64_t mproc__ring_front(struct mproc_rport *p, struct mproc_ring
 	return (uint32_t)h;
 }
 
-/*
- * Consumer: hands the space up to next back to the producer, first writing
- * nh (when not 0) as the header at next: the rest of a RUN record whose
- * first message was just taken (mproc__ring_rehead).  That word is the end
- * of the message taken, still ours until head passes it, so nothing but us
- * writes there.
- */
-static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
-				    uint64_t nh);
-
 /* Consumer: hands the space up to next back to the producer. */
 static inline void mproc__ring_consume(struct mproc_rport *p, struct mproc_ring *r, uint64_t next)
 {
@@ -571,6 +562,13 @@ static inline void mproc__ring_rehead(struct mproc_rport *p, struct mproc_ring *
 	__atomic_store_n(w, nh, __ATOMIC_RELAXED);
 }
 
+/*
+ * Consumer: hands the space up to next back to the producer, first writing
+ * nh (when not 0) as the header at next: the rest of a RUN record whose
+ * first message was just taken (mproc__ring_rehead).  That word is the end
+ * of the message taken, still ours until head passes it, so nothing but us
+ * writes there.
+ */
 static inline void mproc__ring_take(struct mproc_rport *p, struct mproc_ring *r, uint64_t next,
 				    uint64_t nh)
 {
