@@ -17,12 +17,12 @@
  * Participants (one process each, in one anonymous region): Queue
  * producers and consumers, Pipe senders and receivers sharing the two ends
  * of one pipe (half their calls bursts: 2-8 messages of one length, a RUN
- * record, sent at once; 1-8 taken at once), ledger workers moving money between accounts under a Lock,
- * and Value workers keeping a Value and its shadow equal under the Value's
- * RLock.  The supervisor (this process) SIGKILLs a random participant at a
- * random moment (mean interval --interval-ms), reaps it, does the kind's
- * death accounting and starts a replacement, until N kills were made (or S
- * seconds passed, if given).  Then it stops the writers, closes the queue
+ * record, sent at once; 1-8 taken at once), ledger workers moving money
+ * between accounts under a Lock, and Value workers keeping a Value and its
+ * shadow equal under the Value's RLock.  The supervisor (this process)
+ * SIGKILLs a random participant at a random moment (mean interval
+ * --interval-ms), reaps it, does the kind's death accounting and starts a
+ * replacement, until N kills were made (or S seconds passed, if given).  Then it stops the writers, closes the queue
  * and the pipe, lets the readers drain to end-of-stream and checks:
  *
  *   - Queue and Pipe: every message carries (stream, sequence number,
