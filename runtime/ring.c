@@ -93,13 +93,10 @@ static uint64_t rec_size(uint64_t len)
 	return mproc__ring_rec(len);
 }
 
-/* The bytes a record with header h takes: a DATA or BULK record's header
- * and payload, a RUN record's header and all its payloads (the kind is
- * the caller's to check). */
+/* The bytes a record with header h takes (ring.h). */
 static uint64_t rec_bytes(uint64_t h)
 {
-	uint64_t c = mproc__ring_run_count(h);
-	return REC_HDR + (c ? c : 1) * (rec_size((uint32_t)h) - REC_HDR);
+	return mproc__ring_rec_bytes(h);
 }
 
 /* Bytes before the payload: a header, or none in a fixed-size ring. */
@@ -698,7 +695,7 @@ static uint64_t rec_fill(uint8_t *rec, const struct iovec *msgs, unsigned i, uns
 	uint64_t stride = rec_size(len) - REC_HDR;
 	for (unsigned j = 0; j < k; j++)
 		mproc__ring_copy(rec + REC_HDR + j * stride, msgs[i + j].iov_base, len);
-	return ((uint64_t)(k == 1 ? REC_DATA : MPROC__RING_RUN | k) << 32) | len;
+	return mproc__ring_run_hdr(k, len);
 }
 
 /*
@@ -1232,12 +1229,10 @@ static unsigned cons_burst_runrec(struct mproc_rport *p, const struct iovec *buf
 			lens[i] = len;
 	}
 	if (k == c) {
-		*pos += REC_HDR + c * stride;
+		*pos += rec_bytes(h);
 	} else if (k) {
-		uint64_t rest = c - k == 1 ? ((uint64_t)REC_DATA << 32) | len
-					   : h - ((uint64_t)k << 32);
 		*pos += k * stride;
-		mproc__ring_rehead(p, p->ring, *pos, rest);
+		mproc__ring_rehead(p, p->ring, *pos, mproc__ring_run_hdr(c - k, len));
 	}
 	return i;
 }

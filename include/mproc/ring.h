@@ -273,6 +273,23 @@ static inline uint32_t mproc__ring_run_count(uint64_t h)
 	return (kind & ~MPROC__RING_RUN_MAX) == MPROC__RING_RUN && c >= 2 && (uint32_t)h ? c : 0;
 }
 
+/* The header of a record of count messages of len bytes: DATA for one,
+ * RUN for more (a burst's record, or the rest of a run after a take). */
+static inline uint64_t mproc__ring_run_hdr(uint64_t count, uint64_t len)
+{
+	return ((uint64_t)(count == 1 ? MPROC__RING_DATA : MPROC__RING_RUN | (uint32_t)count) << 32) |
+	       len;
+}
+
+/* The bytes a record with header h takes: a DATA or BULK record's header
+ * and payload, a RUN record's header and all its payloads (the kind is
+ * the caller's to check). */
+static inline uint64_t mproc__ring_rec_bytes(uint64_t h)
+{
+	uint64_t c = mproc__ring_run_count(h);
+	return MPROC__RING_HDR + (c ? c : 1) * (mproc__ring_rec((uint32_t)h) - MPROC__RING_HDR);
+}
+
 /*
  * Consumer: for the record with header h at a buffer offset with room
  * bytes to the end of the buffer, the distance from its header to the
@@ -290,10 +307,9 @@ static inline uint64_t mproc__ring_step(uint64_t h, uint32_t max, uint64_t room,
 		return 0;
 	if (kind == MPROC__RING_DATA || kind == MPROC__RING_BULK)
 		return size <= room ? size : 0;
-	if ((c = mproc__ring_run_count(h)) == 0 ||
-	    MPROC__RING_HDR + c * (size - MPROC__RING_HDR) > room)
+	if ((c = mproc__ring_run_count(h)) == 0 || mproc__ring_rec_bytes(h) > room)
 		return 0;
-	*nh = c == 2 ? ((uint64_t)MPROC__RING_DATA << 32) | len : h - ((uint64_t)1 << 32);
+	*nh = mproc__ring_run_hdr(c - 1, len);
 	return size - MPROC__RING_HDR;
 }
 
