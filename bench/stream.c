@@ -21,6 +21,10 @@
  *                          variant (message copied into the slot) for 64 B
  *                          and 4 KiB
  *   pipe                   one write(2) and one read(2) per message
+ *   ..._made (64 B, 4 KiB) the producer makes every word of each message and
+ *                          the consumer checks every word: ck_ring through
+ *                          a buffer and a copy on each side, the mproc
+ *                          zero-copy calls in place (what they are for)
  *
  * Every consumer reads every byte of every message (copied out, or summed in
  * place) and checks the sequence number in its first 8 bytes, so no variant
@@ -42,7 +46,7 @@
 #include "harness.h"
 
 enum stream_kind { S_RING_COPY, S_RING_ZC, S_FIXED_COPY, S_FIXED_ZC, S_RING_BURST, S_FIXED_BURST,
-		   S_CK, S_PIPE };
+		   S_CK, S_PIPE, S_RING_ZC_MADE, S_FIXED_ZC_MADE, S_CK_MADE };
 
 #define MAX_MSG 4096
 #define STREAM_BURST 32	/* messages a burst call: 8 B and 64 B */
@@ -92,7 +96,7 @@ static void stream_setup(void *arg, int idx)
 	struct stream_st *x = arg;
 	(void)idx;
 
-	if (x->cfg->kind != S_CK && x->cfg->kind != S_PIPE &&
+	if (x->cfg->kind != S_CK && x->cfg->kind != S_CK_MADE && x->cfg->kind != S_PIPE &&
 	    mproc_ring_port(&port, (struct mproc_ring *)x->mem, x->ring_bytes) < 0)
 		bench_fail("mproc_ring_port");
 }
@@ -124,6 +128,49 @@ static void read_all(int fd, void *buf, size_t len)
 			bench_fail("stream: read");
 		p += r;
 		len -= (size_t)r;
+	}
+}
+
+/* ck_ring's SPSC calls, spinning while full / empty: pointer-sized values
+ * for 8 B (word 0 of buf is the value), typed slots otherwise. */
+static void ck_put(struct stream_st *x, const uint64_t *buf, size_t len)
+{
+	for (uint32_t k = 1;; k++) {
+		bool ok;
+		if (len == 8)
+			ok = ck_ring_enqueue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem,
+						  (void *)(uintptr_t)buf[0]);
+		else if (len == 64)
+			ok = ck_ring_enqueue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
+							(struct msg64 *)buf);
+		else
+			ok = ck_ring_enqueue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
+							(struct msg4k *)buf);
+		if (ok)
+			return;
+		spin_pause(k);
+	}
+}
+
+static void ck_get(struct stream_st *x, uint64_t *buf, size_t len)
+{
+	for (uint32_t k = 1;; k++) {
+		bool ok;
+		void *v = NULL;
+		if (len == 8)
+			ok = ck_ring_dequeue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem, &v);
+		else if (len == 64)
+			ok = ck_ring_dequeue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
+							(struct msg64 *)buf);
+		else
+			ok = ck_ring_dequeue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
+							(struct msg4k *)buf);
+		if (ok) {
+			if (len == 8)
+				buf[0] = (uint64_t)(uintptr_t)v;
+			return;
+		}
+		spin_pause(k);
 	}
 }
 
@@ -232,30 +279,18 @@ static void produce(struct stream_st *x)
 			mproc_ring_commit(&port, len);
 			break;
 		}
-		case S_CK: {
-			bool ok;
-			for (uint32_t k = 1;; k++) {
-				if (len == 8)
-					ok = ck_ring_enqueue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem,
-								  (void *)(uintptr_t)i);
-				else if (len == 64)
-					ok = ck_ring_enqueue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
-									(struct msg64 *)buf);
-				else
-					ok = ck_ring_enqueue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
-									(struct msg4k *)buf);
-				if (ok)
-					break;
-				spin_pause(k);
-			}
+		case S_CK:
+			ck_put(x, buf, len);
 			break;
-		}
 		case S_PIPE:
 			write_all(x->fds[1], buf, len);
 			break;
 		case S_RING_BURST:
 		case S_FIXED_BURST:
-			bench_fail("stream: bursts go through produce_bursts");
+		case S_RING_ZC_MADE:
+		case S_FIXED_ZC_MADE:
+		case S_CK_MADE:
+			bench_fail("stream: bursts and made messages have their own loops");
 		}
 	}
 }
@@ -310,33 +345,20 @@ static void consume(struct stream_st *x)
 			mproc_ring_release(&port);
 			break;
 		}
-		case S_CK: {
-			bool ok;
-			void *v = NULL;
-			for (uint32_t k = 1;; k++) {
-				if (len == 8)
-					ok = ck_ring_dequeue_spsc(&x->ck, (struct ck_ring_buffer *)x->mem,
-								  &v);
-				else if (len == 64)
-					ok = ck_ring_dequeue_spsc_msg64(&x->ck, (struct msg64 *)x->mem,
-									(struct msg64 *)buf);
-				else
-					ok = ck_ring_dequeue_spsc_msg4k(&x->ck, (struct msg4k *)x->mem,
-									(struct msg4k *)buf);
-				if (ok)
-					break;
-				spin_pause(k);
-			}
-			seq = len == 8 ? (uint64_t)(uintptr_t)v : buf[0];
+		case S_CK:
+			ck_get(x, buf, len);
+			seq = buf[0];
 			break;
-		}
 		case S_PIPE:
 			read_all(x->fds[0], buf, len);
 			seq = buf[0];
 			break;
 		case S_RING_BURST:
 		case S_FIXED_BURST:
-			bench_fail("stream: bursts go through consume_bursts");
+		case S_RING_ZC_MADE:
+		case S_FIXED_ZC_MADE:
+		case S_CK_MADE:
+			bench_fail("stream: bursts and made messages have their own loops");
 		}
 		if (seq != i) {
 			errno = EPROTO;
@@ -346,13 +368,88 @@ static void consume(struct stream_st *x)
 	bench_sink((int64_t)sum);
 }
 
+/*
+ * The "made" variants show what the zero-copy calls are for: the producer
+ * makes every word of each message (a function of its sequence number and
+ * place) and the consumer checks every word.  ck_ring's producer makes the
+ * message in a buffer and enqueues a copy, its consumer dequeues a copy and
+ * checks that; the zero-copy producer makes it in the ring (reserve,
+ * commit) and the consumer checks it there (peek, release).
+ */
+static inline uint64_t made_word(uint64_t seq, size_t k)
+{
+	return seq + k;
+}
+
+static void make_msg(uint64_t *w, size_t len, uint64_t seq)
+{
+	for (size_t k = 0; k < len / 8; k++)
+		w[k] = made_word(seq, k);
+}
+
+static uint64_t msg_diff(const uint64_t *w, size_t len, uint64_t seq)
+{
+	uint64_t d = 0;
+
+	for (size_t k = 0; k < len / 8; k++)
+		d |= w[k] ^ made_word(seq, k);
+	return d;
+}
+
+static void produce_made(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	_Alignas(BENCH_CACHE_LINE) uint64_t buf[MAX_MSG / 8];
+
+	for (uint64_t i = 0; i < x->n; i++) {
+		if (x->cfg->kind == S_CK_MADE) {
+			make_msg(buf, len, i);
+			ck_put(x, buf, len);
+			continue;
+		}
+		void *where;
+		if (mproc_ring_reserve(&port, len, &where, MPROC_FOREVER) != 0)
+			bench_fail("mproc_ring_reserve");
+		make_msg(where, len, i);
+		mproc_ring_commit(&port, len);
+	}
+}
+
+static void consume_made(struct stream_st *x)
+{
+	const size_t len = x->cfg->len;
+	_Alignas(BENCH_CACHE_LINE) uint64_t buf[MAX_MSG / 8];
+
+	for (uint64_t i = 0; i < x->n; i++) {
+		uint64_t d;
+		if (x->cfg->kind == S_CK_MADE) {
+			ck_get(x, buf, len);
+			d = msg_diff(buf, len, i);
+		} else {
+			const void *where;
+			if (mproc_ring_peek(&port, &where, MPROC_FOREVER) != (ssize_t)len)
+				bench_fail("mproc_ring_peek");
+			d = msg_diff(where, len, i);
+			mproc_ring_release(&port);
+		}
+		if (d) {
+			errno = EPROTO;
+			bench_fail("stream: message corrupt or out of order");
+		}
+	}
+}
+
 static void stream_work(void *arg, int idx)
 {
 	struct stream_st *x = arg;
-	bool burst = x->cfg->kind == S_RING_BURST || x->cfg->kind == S_FIXED_BURST;
+	enum stream_kind k = x->cfg->kind;
+	bool burst = k == S_RING_BURST || k == S_FIXED_BURST;
+	bool made = k == S_RING_ZC_MADE || k == S_FIXED_ZC_MADE || k == S_CK_MADE;
 
 	if (burst)
 		(idx == 0 ? produce_bursts : consume_bursts)(x);
+	else if (made)
+		(idx == 0 ? produce_made : consume_made)(x);
 	else if (idx == 0)
 		produce(arg);
 	else
@@ -363,7 +460,8 @@ static void bm_stream(struct bench_state *s)
 {
 	const struct stream_cfg *cfg = bench_ctx(s);
 	size_t bytes = buffer_bytes(cfg->len);
-	size_t mem = cfg->kind == S_CK ? bytes : (size_t)mproc_ring_bytes(bytes);
+	bool ck = cfg->kind == S_CK || cfg->kind == S_CK_MADE;
+	size_t mem = ck ? bytes : (size_t)mproc_ring_bytes(bytes);
 	size_t size = sizeof(struct stream_st) + mem;
 	struct stream_st *x = bench_shm_for(s, size);
 	int rc = 0;
@@ -377,16 +475,19 @@ static void bm_stream(struct bench_state *s)
 	case S_RING_COPY:
 	case S_RING_ZC:
 	case S_RING_BURST:
+	case S_RING_ZC_MADE:
 		x->ring_bytes = mem;
 		rc = mproc_ring_init((struct mproc_ring *)x->mem, bytes);
 		break;
 	case S_FIXED_COPY:
 	case S_FIXED_ZC:
 	case S_FIXED_BURST:
+	case S_FIXED_ZC_MADE:
 		x->ring_bytes = mem;
 		rc = mproc_ring_init_fixed((struct mproc_ring *)x->mem, bytes, (uint32_t)cfg->len);
 		break;
 	case S_CK:
+	case S_CK_MADE:
 		ck_ring_init(&x->ck, (unsigned int)(bytes / cfg->len));	/* a power of two */
 		break;
 	case S_PIPE:
@@ -429,6 +530,9 @@ const struct bench_def bench_stream_defs[] = {
 	STREAM("mproc/stream/ring_fixed_zerocopy/64", S_FIXED_ZC, 64),
 	STREAM("mproc/stream/ring_burst/64", S_RING_BURST, 64),
 	STREAM("mproc/stream/ring_fixed_burst/64", S_FIXED_BURST, 64),
+	STREAM("baseline/stream/ck_ring_spsc_made/64", S_CK_MADE, 64),
+	STREAM("mproc/stream/ring_zerocopy_made/64", S_RING_ZC_MADE, 64),
+	STREAM("mproc/stream/ring_fixed_zerocopy_made/64", S_FIXED_ZC_MADE, 64),
 	STREAM("baseline/stream/pipe/4096", S_PIPE, 4096),
 	STREAM("baseline/stream/ck_ring_spsc/4096", S_CK, 4096),
 	STREAM("mproc/stream/ring_copy/4096", S_RING_COPY, 4096),
@@ -437,5 +541,8 @@ const struct bench_def bench_stream_defs[] = {
 	STREAM("mproc/stream/ring_fixed_zerocopy/4096", S_FIXED_ZC, 4096),
 	STREAM("mproc/stream/ring_burst/4096", S_RING_BURST, 4096),
 	STREAM("mproc/stream/ring_fixed_burst/4096", S_FIXED_BURST, 4096),
+	STREAM("baseline/stream/ck_ring_spsc_made/4096", S_CK_MADE, 4096),
+	STREAM("mproc/stream/ring_zerocopy_made/4096", S_RING_ZC_MADE, 4096),
+	STREAM("mproc/stream/ring_fixed_zerocopy_made/4096", S_FIXED_ZC_MADE, 4096),
 	{ .name = NULL },
 };
