@@ -533,7 +533,7 @@ static void op_lock_acquire(bool slow_form, int64_t t)
 	trace_op("lock_acquire", t, ld(&o.lock->word));
 	int want = ml_acquire(&m.lock, how_of(t));
 	EXPECT("lock_acquire",
-	       slow_form ? mproc_lock_acquire_slow(o.lock, t) : mproc_lock_acquire(o.lock, t), want);
+	       slow_form ? mproc__lock_acquire_slow(o.lock, t) : mproc_lock_acquire(o.lock, t), want);
 }
 
 static void op_lock_release(bool slow_form)
@@ -541,7 +541,7 @@ static void op_lock_release(bool slow_form)
 	trace_op("lock_release", ld(&o.lock->word), ld(&o.lock->state));
 	int want = ml_release(&m.lock);
 	EXPECT("lock_release",
-	       slow_form ? mproc_lock_release_slow(o.lock) : mproc_lock_release(o.lock), want);
+	       slow_form ? mproc__lock_release_slow(o.lock) : mproc_lock_release(o.lock), want);
 }
 
 static void op_lock_consistent(void)
@@ -712,7 +712,7 @@ static void op_sem_acquire(int i, bool slow_form, int64_t t)
 		want = t > 0 ? -ETIMEDOUT : -EAGAIN;
 	}
 	EXPECT("sem_acquire",
-	       slow_form ? mproc_sem_acquire_slow(o.sem[i], t) : mproc_sem_acquire(o.sem[i], t),
+	       slow_form ? mproc__sem_acquire_slow(o.sem[i], t) : mproc_sem_acquire(o.sem[i], t),
 	       want);
 }
 
@@ -1248,8 +1248,8 @@ static void selftest_null(void)
 {
 	cur_name = "selftest: NULL";
 	EXPECT("lock_init(NULL)", mproc_lock_init(NULL), -EINVAL);
-	EXPECT("lock_acquire_slow(NULL)", mproc_lock_acquire_slow(NULL, 0), -EINVAL);
-	EXPECT("lock_release_slow(NULL)", mproc_lock_release_slow(NULL), -EINVAL);
+	EXPECT("lock_acquire_slow(NULL)", mproc__lock_acquire_slow(NULL, 0), -EINVAL);
+	EXPECT("lock_release_slow(NULL)", mproc__lock_release_slow(NULL), -EINVAL);
 	EXPECT("lock_consistent(NULL)", mproc_lock_consistent(NULL), -EINVAL);
 	EXPECT("rlock_init(NULL)", mproc_rlock_init(NULL), -EINVAL);
 	EXPECT("rlock_acquire(NULL)", mproc_rlock_acquire(NULL, 0), -EINVAL);
@@ -1258,7 +1258,7 @@ static void selftest_null(void)
 	EXPECT("rlock_depth(NULL)", mproc_rlock_depth(NULL), 0);
 	EXPECT("sem_init(NULL)", mproc_sem_init(NULL, 1), -EINVAL);
 	EXPECT("bsem_init(NULL)", mproc_bsem_init(NULL, 1), -EINVAL);
-	EXPECT("sem_acquire_slow(NULL)", mproc_sem_acquire_slow(NULL, 0), -EINVAL);
+	EXPECT("sem_acquire_slow(NULL)", mproc__sem_acquire_slow(NULL, 0), -EINVAL);
 	EXPECT("sem_release_n(NULL)", mproc_sem_release_n(NULL, 1), -EINVAL);
 	EXPECT("sem_get_value(NULL)", mproc_sem_get_value(NULL), -EINVAL);
 	EXPECT("event_init(NULL)", mproc_event_init(NULL), -EINVAL);

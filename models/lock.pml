@@ -519,7 +519,7 @@ release:
 			fi
 #endif
 		:: else ->
-			/* mproc_lock_release_slow: CAS to 0, or to LDEAD when
+			/* mproc__lock_release_slow: CAS to 0, or to LDEAD when
 			 * still inconsistent; nw_wake (all for LDEAD) */
 			d_step {
 				DRAIN(p);

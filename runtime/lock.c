@@ -356,7 +356,7 @@ static int lock_wait_loop(struct mproc_lock *l, uint32_t self, int64_t deadline)
 	}
 }
 
-int mproc_lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns)
+int mproc__lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns)
 {
 	if (!l)
 		return -EINVAL;
@@ -383,7 +383,7 @@ int mproc_lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns)
 	return rc;
 }
 
-int mproc_lock_release_slow(struct mproc_lock *l)
+int mproc__lock_release_slow(struct mproc_lock *l)
 {
 	if (!l)
 		return -EINVAL;

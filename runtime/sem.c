@@ -86,7 +86,7 @@ static bool sem_try(struct mproc_sem *s)
 	return false;
 }
 
-int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
+int mproc__sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns)
 {
 	if (!s)
 		return -EINVAL;

@@ -70,9 +70,9 @@ int mproc_lock_open(struct mproc_region *r, const char *name, struct mproc_lock 
  * -ENOTRECOVERABLE: an earlier -EOWNERDEAD was released unrepaired.
  * A negative timeout other than MPROC_FOREVER acts as 0.
  */
-int mproc_lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns);
+int mproc__lock_acquire_slow(struct mproc_lock *l, int64_t timeout_ns);
 /* 0, or -EPERM when the lock is not held. Any process may release. */
-int mproc_lock_release_slow(struct mproc_lock *l);
+int mproc__lock_release_slow(struct mproc_lock *l);
 int mproc_lock_consistent(struct mproc_lock *l);
 /* The inline release's wake: one sleeper, unless one woken is on its way. */
 void mproc__lock_wake(struct mproc_lock *l);
@@ -88,7 +88,7 @@ static inline int mproc_lock_acquire(struct mproc_lock *l, int64_t timeout_ns)
 	if (self != 0 && __atomic_compare_exchange_n(&l->word, &zero, self, false, __ATOMIC_ACQUIRE,
 						     __ATOMIC_RELAXED))
 		return 0;
-	return mproc_lock_acquire_slow(l, timeout_ns);
+	return mproc__lock_acquire_slow(l, timeout_ns);
 }
 
 static inline int mproc_lock_release(struct mproc_lock *l)
@@ -96,7 +96,7 @@ static inline int mproc_lock_release(struct mproc_lock *l)
 	uint32_t self = __atomic_load_n(&mproc__self, __ATOMIC_RELAXED);
 	if (self == 0 || __atomic_load_n(&l->word, __ATOMIC_RELAXED) != self ||
 	    __atomic_load_n(&l->state, __ATOMIC_RELAXED) != 0)
-		return mproc_lock_release_slow(l);
+		return mproc__lock_release_slow(l);
 	/* Release store: publishes the critical section.  Sleepers announce
 	 * themselves in nwait and then force a barrier on every running
 	 * mproc process (membarrier), so this plain store followed by a plain
@@ -147,7 +147,7 @@ int mproc_sem_open(struct mproc_region *r, const char *name, int64_t value, stru
 int mproc_bsem_open(struct mproc_region *r, const char *name, int64_t value,
 		    struct mproc_sem **out);
 /* 0, -EAGAIN (timeout 0), -ETIMEDOUT. */
-int mproc_sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns);
+int mproc__sem_acquire_slow(struct mproc_sem *s, int64_t timeout_ns);
 /* Adds n (>= 1); -EOVERFLOW if a BoundedSemaphore would exceed its bound
  * (nothing is added then), -EINVAL for n < 1. */
 int mproc_sem_release_n(struct mproc_sem *s, uint32_t n);
@@ -161,7 +161,7 @@ static inline int mproc_sem_acquire(struct mproc_sem *s, int64_t timeout_ns)
 	if ((int32_t)v > 0 && __atomic_compare_exchange_n(&s->value, &v, v - 1, false, __ATOMIC_ACQUIRE,
 						 __ATOMIC_RELAXED))
 		return 0;
-	return mproc_sem_acquire_slow(s, timeout_ns);
+	return mproc__sem_acquire_slow(s, timeout_ns);
 }
 
 static inline int mproc_sem_release(struct mproc_sem *s)
