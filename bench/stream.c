@@ -132,8 +132,10 @@ static void read_all(int fd, void *buf, size_t len)
 }
 
 /* ck_ring's SPSC calls, spinning while full / empty: pointer-sized values
- * for 8 B (word 0 of buf is the value), typed slots otherwise. */
-static void ck_put(struct stream_st *x, const uint64_t *buf, size_t len)
+ * for 8 B (word 0 of buf is the value), typed slots otherwise.  Inlined
+ * into the loops, as ck_ring's own calls are: a call per message would
+ * weigh on the baseline and not on mproc's inline fast paths. */
+static inline __attribute__((always_inline)) void ck_put(struct stream_st *x, const uint64_t *buf, size_t len)
 {
 	for (uint32_t k = 1;; k++) {
 		bool ok;
@@ -152,7 +154,8 @@ static void ck_put(struct stream_st *x, const uint64_t *buf, size_t len)
 	}
 }
 
-static void ck_get(struct stream_st *x, uint64_t *buf, size_t len)
+static inline __attribute__((always_inline)) void ck_get(struct stream_st *x, uint64_t *buf,
+							   size_t len)
 {
 	for (uint32_t k = 1;; k++) {
 		bool ok;
