@@ -135,7 +135,8 @@ static void read_all(int fd, void *buf, size_t len)
  * for 8 B (word 0 of buf is the value), typed slots otherwise.  Inlined
  * into the loops, as ck_ring's own calls are: a call per message would
  * weigh on the baseline and not on mproc's inline fast paths. */
-static inline __attribute__((always_inline)) void ck_put(struct stream_st *x, const uint64_t *buf, size_t len)
+static inline __attribute__((always_inline)) void ck_put(struct stream_st *x,
+							   const uint64_t *buf, size_t len)
 {
 	for (uint32_t k = 1;; k++) {
 		bool ok;
