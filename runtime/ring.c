@@ -590,6 +590,8 @@ int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, in
 {
 	if (!p || (!buf && len))
 		return -EINVAL;
+	if (p->reserved)
+		return -EBUSY;
 	if (timeout_ns != 0 && prod_wait_brief(p, len)) {
 		int rc = mproc__ring_send_fast(p, buf, len);
 		if (rc != MPROC__RING_SLOW)
@@ -634,7 +636,8 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 		bulk_open(p, from, at, len);
 	p->res_from = from;
 	p->res_at = at;
-	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
+	/* len <= max_msg < 2^31: the top bit is free for the pad's flag */
+	p->reserved = ((uint32_t)len + 1) | (from != at ? MPROC__RING_RES_PAD : 0);
 	*where = p->data + (at & p->mask) + hdr_size(p);
 	return 0;
 }

@@ -66,10 +66,14 @@ static void test_wrap_and_zero_copy(void)
 			in[k] = (uint8_t)(i + k);
 		if (i % 2) {
 			void *w;
+			struct iovec one = {in, len};
 			T_OK(mproc_ring_reserve(&p, len + 5, &w, 0));
 			T_EQ(mproc_ring_reserve(&p, 1, &w, 0), -EBUSY);
+			T_EQ(mproc_ring_send_burst(&p, &one, 1, 0), -EBUSY);
 			memcpy(w, in, len);
 			T_OK(mproc_ring_commit(&p, len));
+			/* the commit closed it (some of these came after a pad) */
+			T_EQ(mproc_ring_commit(&p, len), -EINVAL);
 		} else {
 			T_OK(mproc_ring_send(&p, in, len, 0));
 		}
@@ -117,6 +121,17 @@ static void test_one_port_both_roles(void)
 	T_EQ(mproc_ring_commit(&p, 1), -EMSGSIZE);
 	T_OK(mproc_ring_commit(&p, 0));
 	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 0);
+	/* a send while a reservation is open would go where the reserved
+	 * message is being written: refused, as a recv while one is peeked */
+	T_OK(mproc_ring_reserve(&p, 100, &w, 0));
+	memset(w, 0x5a, 100);
+	T_EQ(mproc_ring_send(&p, buf, sizeof buf, 0), -EBUSY);
+	T_EQ(mproc_ring_send(&p, buf, sizeof buf, MPROC_FOREVER), -EBUSY);
+	T_OK(mproc_ring_commit(&p, 100));
+	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), 100);
+	memset(buf, 0x5a, sizeof buf);
+	T_ASSERT(memcmp(out, buf, sizeof buf) == 0);
+	T_EQ(mproc_ring_recv(&p, out, sizeof out, NULL, 0), -EAGAIN);
 }
 
 /* ---- round trips with sleeps on both sides ----
@@ -232,6 +247,7 @@ static void test_fixed_calls(void)
 	T_EQ(mproc_ring_commit(&p, 8), -EMSGSIZE);
 	((uint64_t *)w)[0] = 64;
 	T_OK(mproc_ring_commit(&p, 16));
+	T_EQ(mproc_ring_commit(&p, 16), -EINVAL);	/* committed already */
 	/* many laps, the ring kept full, through the copy and zero-copy calls */
 	uint64_t in = 65, expect = 1;
 	for (int i = 0; i < 5000; i++) {

@@ -101,13 +101,13 @@ struct mproc_rport {
 	uint64_t mask;		/* capacity - 1 */
 	uint64_t head_cache;	/* producer: our last view of head (never ahead of it) */
 	uint64_t tail_cache;	/* consumer: our last view of tail */
-	uint64_t res_from;	/* producer: the tail before the reservation (and its pad) */
+	uint64_t res_from;	/* producer: the tail before a reservation's pad */
 	uint64_t res_at;	/* producer: where the reserved record starts */
 	uint64_t peek_next;	/* consumer: head after the peeked message */
 	uint64_t peek_hdr;	/* consumer: the header its release writes at peek_next, 0: none */
 	uint32_t max_msg;	/* mproc_ring_max_msg() */
 	uint32_t slot;		/* fixed-size ring: the message size; 0: variable */
-	uint32_t reserved;	/* 1 + bytes reserved by mproc_ring_reserve, 0 if none */
+	uint32_t reserved;	/* 1 + bytes reserved (| MPROC__RING_RES_PAD), 0 if none */
 	uint32_t peeked;	/* 1 while a peeked message is not released */
 	uint32_t by_tail;	/* consumer: the last record taken was BULK (a hint) */
 	int32_t streak;		/* consumer: short brief waits in a row (ring.c) */
@@ -147,7 +147,8 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  * int mproc_ring_send(struct mproc_rport *p, const void *buf, size_t len,
  *                     int64_t timeout_ns);
  *   Copy in: 0, -EAGAIN (full, timeout 0), -ETIMEDOUT, -EPIPE (either end
- *   closed), -EMSGSIZE, -EBADMSG (corrupt ring), -EINVAL.
+ *   closed), -EMSGSIZE, -EBADMSG (corrupt ring), -EINVAL, -EBUSY (while
+ *   a reservation is open).
  *
  * ssize_t mproc_ring_recv(struct mproc_rport *p, void *buf, size_t cap,
  *                         size_t *need, int64_t timeout_ns);
@@ -245,6 +246,7 @@ int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
 #define MPROC__RING_BULK_MIN 2048u	/* single sends of this many bytes or more are BULK */
 #define MPROC__RING_RUN 0x52000000u	/* a run of equal messages: "R", count in the low 24 bits */
 #define MPROC__RING_RUN_MAX 0xffffffu	/* the most messages one RUN record holds */
+#define MPROC__RING_RES_PAD 0x80000000u	/* port->reserved: a pad from res_from leads to it */
 
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
@@ -331,7 +333,16 @@ static inline void mproc__ring_copy(void *dst, const void *src, size_t n)
 	unsigned char *d = (unsigned char *)dst;
 	const unsigned char *s = (const unsigned char *)src;
 	unsigned char a[32], b[32];
-	if (n >= 8 && n <= 16) {
+	if (n == 8) {
+		/* One move, not two overlapping ones: on the producer's side
+		 * every store waits in the store buffer behind the ones to
+		 * lines the consumer holds, so each one counts. */
+		__builtin_memcpy(a, s, 8);
+		__builtin_memcpy(d, a, 8);
+	} else if (n == 16) {
+		__builtin_memcpy(a, s, 16);
+		__builtin_memcpy(d, a, 16);
+	} else if (n > 8 && n < 16) {
 		__builtin_memcpy(a, s, 8);
 		__builtin_memcpy(b, s + n - 8, 8);
 		__builtin_memcpy(d, a, 8);
@@ -650,6 +661,8 @@ static inline int mproc__ring_send_fast(struct mproc_rport *p, const void *buf, 
 	struct mproc_ring *r = p->ring;
 	uint8_t *data = p->data;
 	uint64_t mask = p->mask, slot = p->slot, at;
+	if (p->reserved)
+		return MPROC__RING_SLOW;	/* -EBUSY */
 	if (!slot) {
 		if (!mproc__ring_room(p, r, len, &at))
 			return MPROC__RING_SLOW;
@@ -713,7 +726,9 @@ static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, vo
 			return MPROC__RING_SLOW;
 		*where = p->data + (at & p->mask);
 	}
-	p->res_from = p->res_at = at;
+	/* No pad (res_from unused): a store fewer, and on the producer's
+	 * side every store counts (mproc__ring_copy). */
+	p->res_at = at;
 	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
 	return 0;
 }
@@ -779,22 +794,26 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 {
 	if (!p || !p->reserved)
 		return -EINVAL;
-	if (len >= p->reserved || (p->slot && len != p->slot))
+	struct mproc_ring *r = p->ring;
+	uint32_t res = p->reserved & ~MPROC__RING_RES_PAD;
+	bool pad = p->reserved & MPROC__RING_RES_PAD;
+	if (len >= res || (p->slot && len != p->slot))
 		return -EMSGSIZE;
-	size_t want = p->reserved - 1;
+	size_t want = res - 1;
+	uint64_t at = p->res_at;
 	p->reserved = 0;
 	if (p->slot) {
-		mproc__ring_slot_publish(p, p->ring, p->res_at + p->slot);
+		mproc__ring_slot_publish(p, r, at + p->slot);
 	} else if (want >= MPROC__RING_BULK_MIN) {
 		/* The reservation opened a BULK record (and wrote its pad):
 		 * a shorter message moves its header and zero word. */
 		if (len != want)
-			mproc__ring_bulk_open(p->data, p->mask, p->res_at, len);
-		mproc__ring_slot_publish(p, p->ring, p->res_at + mproc__ring_rec(len));
-	} else if (p->res_from != p->res_at)
-		mproc__ring_publish_padded(p, p->res_from, p->res_at, len);
+			mproc__ring_bulk_open(p->data, p->mask, at, len);
+		mproc__ring_slot_publish(p, r, at + mproc__ring_rec(len));
+	} else if (pad)
+		mproc__ring_publish_padded(p, p->res_from, at, len);
 	else
-		mproc__ring_publish(p, p->ring, p->data, p->mask, p->res_at, len);
+		mproc__ring_publish(p, r, p->data, p->mask, at, len);
 	return 0;
 }
 
