@@ -636,7 +636,8 @@ int mproc__ring_reserve_slow(struct mproc_rport *p, size_t len, void **where, in
 		bulk_open(p, from, at, len);
 	p->res_from = from;
 	p->res_at = at;
-	/* len <= max_msg < 2^31: the top bit is free for the pad's flag */
+	/* A variable ring's len <= max_msg < 2^31 leaves the top bit for the
+	 * pad's flag; a fixed-size ring (up to 2^31 bytes) never pads. */
 	p->reserved = ((uint32_t)len + 1) | (from != at ? MPROC__RING_RES_PAD : 0);
 	*where = p->data + (at & p->mask) + hdr_size(p);
 	return 0;

@@ -213,6 +213,42 @@ static struct mproc_ring *new_fixed(uint64_t cap, uint32_t msg, size_t *size)
 	return r;
 }
 
+/* The largest fixed-size message, 2^31 bytes, uses the top bit of the
+ * port's reservation length, which a variable ring keeps for its pad
+ * flag: a reservation of that size must commit.  8 GiB of address space,
+ * of which the header and the two pages written are touched. */
+static void test_fixed_largest_message(void)
+{
+	const uint64_t cap = (uint64_t)1 << 33;
+	const uint32_t msg = (uint32_t)1 << 31;
+	int64_t bytes = mproc_ring_bytes(cap);
+	T_ASSERT(bytes > 0);
+	void *mem = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (mem == MAP_FAILED) {
+		printf("# skipped: no 8 GiB of address space (%d)\n", errno);
+		return;
+	}
+	struct mproc_ring *r = mem;
+	struct mproc_rport p;
+	T_OK(mproc_ring_init_fixed(r, cap, msg));
+	T_OK(mproc_ring_port(&p, r, (size_t)bytes));
+	T_EQ(mproc_ring_max_msg(&p), msg);
+	void *w;
+	T_OK(mproc_ring_reserve(&p, msg, &w, 0));
+	((uint8_t *)w)[0] = 0x11;
+	((uint8_t *)w)[msg - 1] = 0x22;
+	T_EQ(mproc_ring_send(&p, w, 8, 0), -EBUSY);
+	T_OK(mproc_ring_commit(&p, msg));
+	const void *where;
+	T_EQ(mproc_ring_peek(&p, &where, 0), (ssize_t)msg);
+	T_EQ(((const uint8_t *)where)[0], 0x11);
+	T_EQ(((const uint8_t *)where)[msg - 1], 0x22);
+	T_OK(mproc_ring_release(&p));
+	T_EQ(mproc_ring_peek(&p, &where, 0), -EAGAIN);
+	munmap(mem, (size_t)bytes);
+}
+
 static void test_fixed_calls(void)
 {
 	size_t size;
@@ -1233,6 +1269,7 @@ int main(void)
 	T_RUN(test_one_port_both_roles);
 	T_RUN(test_pingpong_sleeps);
 	T_RUN(test_fixed_calls);
+	T_RUN(test_fixed_largest_message);
 	T_RUN(test_fixed_hostile_and_named);
 	T_RUN(test_fixed_stream);
 	T_RUN(test_close);

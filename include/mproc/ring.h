@@ -160,8 +160,8 @@ size_t mproc_ring_max_msg(const struct mproc_rport *p);
  * int mproc_ring_reserve(struct mproc_rport *p, size_t len, void **where,
  *                        int64_t timeout_ns);
  * int mproc_ring_commit(struct mproc_rport *p, size_t len);
- *   Zero copy, producer: reserve room for len bytes (errors as send, and
- *   -EBUSY while a reservation is open), write them in place at *where (8-
+ *   Zero copy, producer: reserve room for len bytes (errors as send,
+ *   -EBUSY included), write them in place at *where (8-
  *   byte aligned), commit with a length <= the reserved one (-EMSGSIZE
  *   otherwise, the reservation stays; -EINVAL if none is open; a fixed-size
  *   ring commits its size only).
@@ -246,7 +246,7 @@ int mproc_ring_poll(struct mproc_rport *p, int64_t timeout_ns);
 #define MPROC__RING_BULK_MIN 2048u	/* single sends of this many bytes or more are BULK */
 #define MPROC__RING_RUN 0x52000000u	/* a run of equal messages: "R", count in the low 24 bits */
 #define MPROC__RING_RUN_MAX 0xffffffu	/* the most messages one RUN record holds */
-#define MPROC__RING_RES_PAD 0x80000000u	/* port->reserved: a pad from res_from leads to it */
+#define MPROC__RING_RES_PAD 0x80000000u	/* variable ring's port->reserved: a pad leads to it */
 
 int mproc__ring_send_slow(struct mproc_rport *p, const void *buf, size_t len, int64_t timeout_ns);
 ssize_t mproc__ring_recv_slow(struct mproc_rport *p, void *buf, size_t cap, size_t *need,
@@ -317,9 +317,10 @@ static inline uint64_t mproc__ring_step(uint64_t h, uint32_t max, uint64_t room,
 
 /*
  * Copies a payload between the ring and the caller's buffer (never
- * overlapping).  Messages of 8 to 64 bytes are the common small case: two
- * overlapping fixed-size moves each, inline, instead of a call into
- * memcpy's size dispatch; large ones go to mproc__ring_copy_big.
+ * overlapping).  Messages of 8 to 64 bytes are the common small case: one
+ * move for 8 and 16, two overlapping fixed-size moves for the others,
+ * inline, instead of a call into memcpy's size dispatch; large ones go to
+ * mproc__ring_copy_big.
  */
 #if defined(__GNUC__) && !defined(__clang__)
 /* The branches for lengths a caller's small buffer rules out are dead, but
@@ -729,7 +730,7 @@ static inline int mproc__ring_reserve_fast(struct mproc_rport *p, size_t len, vo
 	/* No pad (res_from unused): a store fewer, and on the producer's
 	 * side every store counts (mproc__ring_copy). */
 	p->res_at = at;
-	p->reserved = (uint32_t)len + 1;	/* len <= max_msg < 2^31 */
+	p->reserved = (uint32_t)len + 1;	/* len <= max_msg <= 2^31 */
 	return 0;
 }
 
@@ -795,8 +796,14 @@ static inline int mproc_ring_commit(struct mproc_rport *p, size_t len)
 	if (!p || !p->reserved)
 		return -EINVAL;
 	struct mproc_ring *r = p->ring;
-	uint32_t res = p->reserved & ~MPROC__RING_RES_PAD;
-	bool pad = p->reserved & MPROC__RING_RES_PAD;
+	uint32_t res = p->reserved;
+	bool pad = false;
+	if (!p->slot) {
+		/* A fixed-size ring never pads, and its message may be 2^31
+		 * bytes: only a variable ring's reservation has the flag. */
+		pad = res & MPROC__RING_RES_PAD;
+		res &= ~MPROC__RING_RES_PAD;
+	}
 	if (len >= res || (p->slot && len != p->slot))
 		return -EMSGSIZE;
 	size_t want = res - 1;
